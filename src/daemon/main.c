@@ -1,0 +1,197 @@
+/*
+ * etrnd - store-and-forward SMTP relay for sites that are not always online
+ *
+ * Start-up order (each step fatal on failure): configuration; TLS context
+ * and listening sockets while still root; the queue directory created and
+ * handed to the run-time user; privileges dropped (and checked); the queue
+ * opened and recovered; the control socket; then the loop.
+ * SIGTERM/SIGINT stop accepting, finish every commit in flight and exit.
+ */
+#include "config/config.h"
+#include "ctl/ctl_server.h"
+#include "log/log.h"
+#include "net/listener.h"
+#include "queue/queue.h"
+#include "smtpd/smtpd_glue.h"
+#include "tls/tls.h"
+#include "util/idgen.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct daemon {
+	struct event_base *base;
+	struct config *cfg;
+	struct net_listener *smtp;
+	struct smtpd_server *smtpd;
+	struct queue *q;
+	struct ctl_server *ctl;
+	SSL_CTX *tls;
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+	    "usage: etrnd [-n] [-v] -c FILE\n"
+	    "  -c FILE  configuration file (etrnd.conf(5))\n"
+	    "  -n       check the configuration, print every error, exit\n"
+	    "  -v       verbose (debug) logging\n");
+	exit(2);
+}
+
+static void print_errors(const struct config_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "etrnd: %s\n", errs->v[i].msg);
+}
+
+/* drop_privileges - become user for good, and prove it cannot be undone */
+static void drop_privileges(const char *user, const char *queue_dir)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL)
+		log_fatal("event=fatal reason=unknown_user user=%s", user);
+	if (mkdir(queue_dir, 0700) != 0 && errno != EEXIST)
+		log_fatal("event=fatal reason=mkdir path=%s error=%s",
+		    queue_dir, strerror(errno));
+	if (chown(queue_dir, pw->pw_uid, pw->pw_gid) != 0)
+		log_fatal("event=fatal reason=chown path=%s error=%s",
+		    queue_dir, strerror(errno));
+	if (setgroups(1, &pw->pw_gid) != 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+		log_fatal("event=fatal reason=drop_privileges error=%s",
+		    strerror(errno));
+	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+		log_fatal("event=fatal reason=root_regained");
+	log_info("event=privileges_dropped user=%s uid=%d", user,
+	    (int)pw->pw_uid);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("event=stopping signal=%d sessions=%u", (int)sig,
+	    smtpd_server_sessions(d->smtpd));
+	net_listener_stop(d->smtp);
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	log_warn("event=reload_unsupported detail=\"restart etrnd to apply a"
+	    " new configuration\"");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfgpath = NULL;
+	struct config_errors errs = { 0 };
+	struct buf err = BUF_INIT;
+	struct daemon d;
+	struct event *ev_term, *ev_int, *ev_hup;
+	int opt, check = 0, verbose = 0;
+
+	while ((opt = getopt(argc, argv, "c:nvh")) != -1) {
+		switch (opt) {
+		case 'c':
+			cfgpath = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (cfgpath == NULL || optind != argc)
+		usage();
+	memset(&d, 0, sizeof(d));
+	d.cfg = config_load(cfgpath, &errs);
+	if (d.cfg == NULL) {
+		print_errors(&errs);
+		config_errors_free(&errs);
+		return 1;
+	}
+	if (check) {
+		printf("etrnd: %s: configuration OK\n", cfgpath);
+		config_unref(d.cfg);
+		return 0;
+	}
+	log_init("etrnd", verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO, 0);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	d.base = event_base_new();
+	if (d.base == NULL)
+		log_fatal("event=fatal reason=event_base");
+
+	if (d.cfg->tls_cert) {
+		d.tls = tls_server_ctx_new(d.cfg->tls_cert, d.cfg->tls_key, &err);
+		if (d.tls == NULL)
+			log_fatal("event=fatal reason=tls error=%s",
+			    log_value(err.p, err.len));
+	}
+	/* sockets are bound now, as root; nothing is accepted before the loop */
+	d.smtpd = smtpd_server_new(d.base, d.cfg, d.tls);
+	d.smtp = net_listener_new(d.base, d.cfg->listen, d.cfg->nlisten,
+	    d.cfg->hostname, smtpd_server_accept, d.smtpd, &err);
+	if (d.smtp == NULL)
+		log_fatal("event=fatal reason=listen error=%s",
+		    log_value(err.p, err.len));
+	net_listener_set_limits(d.smtp, d.cfg->max_connections,
+	    d.cfg->max_connections_per_client);
+	if (d.cfg->user && getuid() == 0)
+		drop_privileges(d.cfg->user, d.cfg->queue_dir);
+
+	d.q = queue_open(d.cfg->queue_dir, d.base, &err);
+	if (d.q == NULL)
+		log_fatal("event=fatal reason=queue error=%s",
+		    log_value(err.p, err.len));
+	idgen_floor(queue_max_id(d.q));
+	smtpd_server_attach(d.smtpd, d.smtp, d.q);
+	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, &err);
+	if (d.ctl == NULL)
+		log_fatal("event=fatal reason=control error=%s",
+		    log_value(err.p, err.len));
+
+	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
+	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
+	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+	log_info("event=started listen=%s:%u queue_dir=%s", d.cfg->listen[0].host,
+	    d.cfg->listen[0].port, d.cfg->queue_dir);
+
+	event_base_dispatch(d.base);
+
+	queue_close(d.q);
+	smtpd_server_free(d.smtpd);
+	net_listener_free(d.smtp);
+	ctl_server_free(d.ctl);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	tls_ctx_free(d.tls);
+	event_base_free(d.base);
+	config_unref(d.cfg);
+	buf_free(&err);
+	log_info("event=stopped");
+	return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * SUMMARY
+ *	queue - the durable mail queue, behind one asynchronous interface
+ * DESCRIPTION
+ *	Messages and their recipients.  Every call is made on the event loop
+ *	thread and returns at once; the work runs on the store's own threads
+ *	(a writer that group-commits, a reader for queries) and the callback
+ *	runs later on the loop thread.  Nothing here blocks the loop.
+ *
+ *	queue_put(): the body is appended to a segment file, the segment is
+ *	fdatasync'ed, the rows are inserted and committed (SQLite WAL,
+ *	synchronous=FULL), and only then does the callback report
+ *	QUEUE_OK.  Every message that arrived while the previous commit was in
+ *	flight shares the next one (group commit).
+ *
+ *	Recipients carry their routed domain and its reversed-label key, so
+ *	the work for one domain (ETRN, ATRN, etrnctl list) is an index range
+ *	scan that follows that domain's mail, never the whole queue.
+ *
+ *	Backends implement struct queue_ops; queue_sqlite.c is the default.
+ * OWNERSHIP
+ *	queue_put() takes ownership of the struct queue_msg_in and everything
+ *	in it (including body_fd).  Query results passed to callbacks are
+ *	borrowed for the duration of the callback.
+ */
+#ifndef ETRND_QUEUE_H
+#define ETRND_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/buf.h"
+
+struct event_base;
+struct config;
+
+enum queue_status {
+	QUEUE_OK = 0,
+	QUEUE_ETEMP,		/* store error: 451 4.3.0 */
+	QUEUE_ENOSPC,		/* disk full or over the reserve: 452 4.3.1 */
+	QUEUE_ENOENT,		/* no such message */
+	QUEUE_EINVAL,		/* bad argument */
+};
+
+/* Recipient states, as stored. */
+enum queue_rstate {
+	QUEUE_R_QUEUED = 0,
+	QUEUE_R_HELD = 1,
+	QUEUE_R_DEFERRED = 2,
+	QUEUE_R_DELIVERED = 3,
+	QUEUE_R_FAILED = 4,
+};
+
+struct queue_rcpt_in {
+	char *addr;		/* local@domain as received */
+	char *domain;		/* routed domain, lower case */
+	unsigned notify;	/* SMTP_NOTIFY_* bits, 0 when not given */
+	char *orcpt;		/* decoded "type;addr" or NULL */
+	int state;		/* QUEUE_R_QUEUED or QUEUE_R_HELD */
+};
+
+struct queue_msg_in {
+	uint64_t id;		/* idgen_next() */
+	char *sender;		/* "" for the null sender */
+	char *envid;		/* or NULL */
+	int ret;		/* enum smtp_ret */
+	int body8;		/* enum smtp_body */
+	char *client;		/* client address, for etrnctl show */
+	char *helo;
+	time_t arrival;
+	struct queue_rcpt_in *rcpts;
+	size_t nrcpt;
+	struct buf body;	/* the first part of the body (or all of it) */
+	int body_fd;		/* the rest, from offset 0, or -1 */
+	uint64_t body_fd_len;
+};
+
+typedef void queue_put_cb(void *arg, enum queue_status st);
+/* queue_text_cb - a query's result as tab-separated lines, one per row */
+typedef void queue_text_cb(void *arg, enum queue_status st,
+    const struct buf *rows);
+
+struct queue;
+
+/*
+ * queue_open - open (create) the store under dir, recover, start the
+ * threads.  Runs at start-up, before the loop; may block.  NULL on error
+ * with a message in err.
+ */
+struct queue *queue_open(const char *dir, struct event_base *base,
+    struct buf *err);
+/* queue_close - finish every pending commit, stop the threads, close. */
+void queue_close(struct queue *q);
+
+void queue_msg_free(struct queue_msg_in *m);
+
+void queue_put(struct queue *q, struct queue_msg_in *m, queue_put_cb *cb,
+    void *arg);
+
+/*
+ * queue_space_ok - whether a message of about size bytes may be accepted:
+ * false when the queue's file system is under its free-space reserve
+ * (checked by the writer after every batch, not on the loop).
+ */
+bool queue_space_ok(struct queue *q, uint64_t size);
+
+/* queue_max_id - the largest message id in the store (for idgen_floor) */
+uint64_t queue_max_id(struct queue *q);
+
+/*
+ * Queries for etrnctl, answered as rows of tab-separated fields:
+ *   summary: domain, messages, recipients, oldest arrival (unix time)
+ *   list:    qid, arrival, size, sender, recipient, state, attempts, next try, domain
+ *            (domain "" lists all; otherwise that domain and its subdomains)
+ *   show:    one "key\tvalue" row per envelope field, then one
+ *            "rcpt\taddr\tstate\tattempts\tnext\tlast reply" row per recipient
+ */
+void queue_summary(struct queue *q, queue_text_cb *cb, void *arg);
+void queue_list(struct queue *q, const char *domain, queue_text_cb *cb,
+    void *arg);
+void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg);
+
+const char *queue_rstate_name(int st);
+const char *queue_status_text(enum queue_status st);
+
+#endif

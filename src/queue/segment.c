@@ -1,0 +1,244 @@
+/* segment - append-only body files of the queue */
+#include "queue/segment.h"
+#include "util/crc32c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char segment_magic[4] = { 'E', 'T', 'Q', '1' };
+
+void segment_path(struct buf *out, const char *dir, uint32_t id)
+{
+	buf_printf(out, "%s/%08X.seg", dir, (unsigned)id);
+}
+
+int segment_writer_init(struct segment_writer *w, const char *dir,
+    uint32_t next_id)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->id = next_id;
+	w->dir = strdup(dir);
+	if (w->dir == NULL)
+		return ENOMEM;
+	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0) {
+		int e = errno;
+
+		free(w->dir);
+		w->dir = NULL;
+		return e;
+	}
+	return 0;
+}
+
+void segment_writer_close(struct segment_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	free(w->dir);
+	memset(w, 0, sizeof(*w));
+	w->fd = w->dirfd = -1;
+}
+
+/* segment_open_next - start a fresh file; a failed one is never reused */
+static int segment_open_next(struct segment_writer *w)
+{
+	struct buf p = BUF_INIT;
+	int fd;
+
+	if (w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+		w->id++;
+	}
+	segment_path(&p, w->dir, w->id);
+	fd = open(p.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	buf_free(&p);
+	if (fd < 0)
+		return errno;
+	w->fd = fd;
+	w->off = 0;
+	w->need_dirsync = true;
+	w->broken = false;
+	return 0;
+}
+
+static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const char *s = p;
+
+	while (n > 0) {
+		ssize_t r = pwrite(fd, s, n, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (r == 0)
+			return EIO;
+		s += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static void segment_put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t segment_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static void segment_header(unsigned char h[SEGMENT_HDR_LEN], uint64_t len,
+    uint64_t id, uint32_t crc)
+{
+	memcpy(h, segment_magic, 4);
+	segment_put32(h + 4, (uint32_t)len);
+	segment_put32(h + 8, (uint32_t)id);
+	segment_put32(h + 12, (uint32_t)(id >> 32));
+	segment_put32(h + 16, crc);
+	segment_put32(h + 20, crc32c(0, h, 20));
+}
+
+int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
+    size_t memlen, int fd, uint64_t fdlen, uint32_t *seg, uint64_t *off,
+    uint32_t *crc)
+{
+	unsigned char h[SEGMENT_HDR_LEN];
+	uint64_t start, pos, done;
+	uint32_t c;
+	int e;
+
+	if (memlen + fdlen > 0xffffffffu)
+		return EFBIG;
+	if (w->fd < 0 || w->broken || w->off >= SEGMENT_MAX_BYTES) {
+		if ((e = segment_open_next(w)) != 0)
+			return e;
+	}
+	start = w->off;
+	pos = start + SEGMENT_HDR_LEN;
+	c = crc32c(0, mem, memlen);
+	if ((e = segment_pwrite_all(w->fd, mem, memlen, pos)) != 0)
+		goto fail;
+	pos += memlen;
+	for (done = 0; done < fdlen;) {
+		char chunk[65536];
+		size_t want = fdlen - done < sizeof(chunk) ?
+		    (size_t)(fdlen - done) : sizeof(chunk);
+		ssize_t r = pread(fd, chunk, want, (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = r < 0 ? errno : EIO;
+			goto fail;
+		}
+		c = crc32c(c, chunk, (size_t)r);
+		if ((e = segment_pwrite_all(w->fd, chunk, (size_t)r, pos)) != 0)
+			goto fail;
+		pos += (uint64_t)r;
+		done += (uint64_t)r;
+	}
+	segment_header(h, memlen + fdlen, id, c);
+	if ((e = segment_pwrite_all(w->fd, h, sizeof(h), start)) != 0)
+		goto fail;
+	w->off = pos;
+	*seg = w->id;
+	*off = start;
+	*crc = c;
+	return 0;
+fail:
+	w->broken = true;
+	return e;
+}
+
+int segment_sync(struct segment_writer *w)
+{
+	if (w->fd < 0)
+		return 0;
+	/*
+	 * A failed fdatasync may have dropped dirty pages: the file is never
+	 * trusted again (the rows of this batch are not committed, and the
+	 * next append starts a new file).
+	 */
+	if (fdatasync(w->fd) != 0) {
+		w->broken = true;
+		return errno;
+	}
+	if (w->need_dirsync) {
+		if (fsync(w->dirfd) != 0) {
+			w->broken = true;
+			return errno;
+		}
+		w->need_dirsync = false;
+	}
+	return 0;
+}
+
+int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
+    uint64_t len, uint32_t crc, struct buf *out)
+{
+	unsigned char h[SEGMENT_HDR_LEN];
+	struct buf p = BUF_INIT;
+	size_t base = out->len;
+	uint64_t done;
+	ssize_t r;
+	int fd, e = 0;
+
+	segment_path(&p, dir, seg);
+	fd = open(p.p, O_RDONLY | O_CLOEXEC);
+	buf_free(&p);
+	if (fd < 0)
+		return errno;
+	r = pread(fd, h, sizeof(h), (off_t)off);
+	if (r != (ssize_t)sizeof(h) || memcmp(h, segment_magic, 4) != 0 ||
+	    segment_get32(h + 20) != crc32c(0, h, 20) ||
+	    segment_get32(h + 4) != (uint32_t)len ||
+	    segment_get32(h + 8) != (uint32_t)id ||
+	    segment_get32(h + 12) != (uint32_t)(id >> 32) ||
+	    segment_get32(h + 16) != crc) {
+		e = r < 0 ? errno : EBADMSG;
+		goto out;
+	}
+	buf_reserve(out, (size_t)len);
+	for (done = 0; done < len;) {
+		r = pread(fd, out->p + out->len, (size_t)(len - done),
+		    (off_t)(off + SEGMENT_HDR_LEN + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = r < 0 ? errno : EBADMSG;
+			goto out;
+		}
+		out->len += (size_t)r;
+		done += (uint64_t)r;
+	}
+	out->p[out->len] = '\0';
+	if (crc32c(0, out->p + base, (size_t)len) != crc)
+		e = EBADMSG;
+out:
+	if (e != 0) {
+		out->len = base;
+		if (out->p)
+			out->p[base] = '\0';
+	}
+	close(fd);
+	return e;
+}

@@ -1,0 +1,455 @@
+/* smtpd_glue - SMTP sessions on libevent bufferevents */
+#include "smtpd/smtpd_glue.h"
+#include "smtpd/smtpd_session.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "net/listener.h"
+#include "queue/queue.h"
+#include "smtp/smtp_cmd.h"
+#include "tls/tls.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMTPD_LINES_PER_EVENT 100	/* then yield to other clients */
+
+struct smtpd_conn {
+	struct smtpd_conn *prev, *next;
+	struct smtpd_server *srv;
+	struct bufferevent *bev;
+	struct smtpd_session *sess;
+	struct net_slot *slot;
+	struct event *resume;
+	struct buf out;
+	bool data_mode;
+	bool storing;		/* a commit is in flight: reading paused */
+	bool closing;		/* flush the output, then free */
+	bool dead;		/* the socket is gone; free when the commit answers */
+	bool skip_line;		/* discarding an over-long line up to its LF */
+	bool tls;
+	int spill_fd;
+	uint64_t spill_len;
+	char sid[17];
+};
+
+struct smtpd_server {
+	struct event_base *base;
+	struct config *cfg;
+	struct queue *q;
+	SSL_CTX *tls;
+	struct net_listener *listener;
+	struct smtpd_conn *conns;
+	unsigned nconns;
+	uint64_t sid_seq;
+};
+
+static void smtpd_conn_process(struct smtpd_conn *c);
+
+static bool smtpd_space_ok(void *arg, uint64_t size)
+{
+	return queue_space_ok(arg, size);
+}
+
+static void smtpd_conn_free(struct smtpd_conn *c)
+{
+	struct smtpd_server *srv = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (c->spill_fd >= 0)
+		close(c->spill_fd);
+	event_free(c->resume);
+	net_release(srv->listener, c->slot);
+	smtpd_session_free(c->sess);
+	buf_free(&c->out);
+	free(c);
+}
+
+/* smtpd_conn_gone - the peer is gone or we are done: free now or later */
+static void smtpd_conn_gone(struct smtpd_conn *c)
+{
+	if (c->storing) {
+		/* the commit callback still holds c: free it there */
+		if (c->bev) {
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+		}
+		c->dead = true;
+		return;
+	}
+	smtpd_conn_free(c);
+}
+
+static void smtpd_conn_flush(struct smtpd_conn *c)
+{
+	if (c->out.len > 0 && c->bev) {
+		bufferevent_write(c->bev, c->out.p, c->out.len);
+		buf_reset(&c->out);
+	}
+}
+
+static bool smtpd_conn_output_empty(struct smtpd_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    (!c->tls || tls_output_pending(c->bev) == 0);
+}
+
+static void smtpd_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	if (c->closing && smtpd_conn_output_empty(c))
+		smtpd_conn_gone(c);
+}
+
+static void smtpd_conn_close(struct smtpd_conn *c)
+{
+	smtpd_conn_flush(c);
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (smtpd_conn_output_empty(c))
+		smtpd_conn_gone(c);
+}
+
+static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* the TLS handshake finished */
+		log_info("event=starttls sid=%s version=%s", c->sid,
+		    tls_version(bev));
+		smtpd_session_tls_started(c->sess, tls_version(bev));
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->storing) {
+		smtpd_session_timeout(c->sess, &c->out);
+		smtpd_conn_close(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if (!c->closing)
+			log_info("event=disconnect sid=%s reason=%s%s", c->sid,
+			    what & BEV_EVENT_EOF ? "client_closed" : "error",
+			    smtpd_session_in_data(c->sess) ? " in=data" : "");
+		smtpd_conn_gone(c);
+	}
+}
+
+static void smtpd_read_cb(struct bufferevent *bev, void *arg)
+{
+	smtpd_conn_process(arg);
+}
+
+static void smtpd_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	smtpd_conn_process(arg);
+}
+
+/* smtpd_spill - move the in-memory body to an unlinked temporary file */
+static int smtpd_spill(struct smtpd_conn *c, struct buf *body)
+{
+	const char *p = body->p;
+	size_t n = body->len;
+
+	if (c->spill_fd < 0) {
+		c->spill_fd = open(c->srv->cfg->queue_dir,
+		    O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (c->spill_fd < 0)
+			return errno;
+		c->spill_len = 0;
+	}
+	while (n > 0) {
+		ssize_t w = write(c->spill_fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		p += w;
+		n -= (size_t)w;
+		c->spill_len += (uint64_t)w;
+	}
+	buf_reset(body);
+	return 0;
+}
+
+static void smtpd_stored_cb(void *arg, enum queue_status st)
+{
+	struct smtpd_conn *c = arg;
+
+	c->storing = false;
+	if (c->dead) {
+		if (st == QUEUE_OK)
+			log_info("event=queued_after_disconnect sid=%s qid=%s",
+			    c->sid, smtpd_session_qid(c->sess));
+		smtpd_conn_free(c);
+		return;
+	}
+	smtpd_session_queued(c->sess, st, &c->out);
+	smtpd_conn_flush(c);
+	bufferevent_enable(c->bev, EV_READ);
+	/* commands pipelined after the final dot are waiting */
+	smtpd_conn_process(c);
+}
+
+static void smtpd_conn_store(struct smtpd_conn *c)
+{
+	struct queue_msg_in *m;
+	struct buf *body = smtpd_session_body(c->sess);
+	int e = 0;
+
+	if (c->spill_fd >= 0)
+		e = smtpd_spill(c, body);
+	m = smtpd_session_take_msg(c->sess);
+	m->body_fd = c->spill_fd;
+	m->body_fd_len = c->spill_len;
+	c->spill_fd = -1;
+	c->spill_len = 0;
+	if (e != 0) {
+		queue_msg_free(m);
+		smtpd_session_queued(c->sess, e == ENOSPC ? QUEUE_ENOSPC :
+		    QUEUE_ETEMP, &c->out);
+		return;
+	}
+	c->storing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	queue_put(c->srv->q, m, smtpd_stored_cb, c);
+}
+
+static void smtpd_conn_starttls(struct smtpd_conn *c)
+{
+	struct bufferevent *tb;
+
+	smtpd_conn_flush(c);
+	/* nothing the client sent in clear after STARTTLS is ever read */
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	tb = tls_server_upgrade(c->srv->base, c->bev, c->srv->tls);
+	if (tb == NULL) {
+		log_err("event=starttls_error sid=%s", c->sid);
+		smtpd_conn_gone(c);
+		return;
+	}
+	c->bev = tb;
+	c->tls = true;
+	bufferevent_setcb(tb, smtpd_read_cb, smtpd_write_cb, smtpd_event_cb, c);
+	{
+		struct timeval tv = { c->srv->cfg->idle_timeout, 0 };
+
+		bufferevent_set_timeouts(tb, &tv, &tv);
+	}
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+/* smtpd_conn_data - feed buffered DATA bytes; false when nothing is left */
+static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	enum smtpd_action act;
+	struct buf *body;
+	size_t used;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return false;
+	used = smtpd_session_data(c->sess, v.iov_base, v.iov_len, &act,
+	    &c->out);
+	evbuffer_drain(in, used);
+	body = smtpd_session_body(c->sess);
+	if (body->len > c->srv->cfg->body_memory_limit &&
+	    smtpd_spill(c, body) != 0) {
+		/* the message will be refused at its end: keep memory bounded */
+		log_warn("event=spill_error sid=%s", c->sid);
+		buf_reset(body);
+	}
+	if (act == SMTPD_ACT_QUEUE) {
+		c->data_mode = false;
+		smtpd_conn_store(c);
+	} else if (act == SMTPD_ACT_NONE) {
+		c->data_mode = false;
+		if (c->spill_fd >= 0) {
+			close(c->spill_fd);
+			c->spill_fd = -1;
+		}
+	}
+	return true;
+}
+
+static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
+{
+	switch (act) {
+	case SMTPD_ACT_CLOSE:
+		smtpd_conn_close(c);
+		break;
+	case SMTPD_ACT_STARTTLS:
+		smtpd_conn_starttls(c);
+		break;
+	case SMTPD_ACT_DATA:
+		c->data_mode = true;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * smtpd_conn_process - handle what is buffered: lines in command mode,
+ * bytes in DATA mode, until input runs out, the session waits for the
+ * store, or the per-wakeup cap is reached.  Replies of one pipelined
+ * group leave together.
+ */
+static void smtpd_conn_process(struct smtpd_conn *c)
+{
+	struct evbuffer *in;
+	unsigned handled = 0;
+
+	if (c->bev == NULL || c->closing || c->storing)
+		return;
+	in = bufferevent_get_input(c->bev);
+	while (!c->closing && !c->storing && c->bev != NULL) {
+		struct evbuffer_ptr eol;
+		char line[SMTP_CMD_LINE_MAX + 1];
+		size_t n, len;
+		enum smtpd_action act;
+
+		if (++handled > SMTPD_LINES_PER_EVENT) {
+			event_active(c->resume, EV_READ, 0);
+			break;
+		}
+		if (c->data_mode) {
+			if (!smtpd_conn_data(c, in))
+				break;
+			continue;
+		}
+		eol = evbuffer_search(in, "\n", 1, NULL);
+		if (eol.pos < 0) {
+			n = evbuffer_get_length(in);
+			if (n > SMTP_CMD_LINE_MAX) {
+				/* discard what we have; the rest up to LF too */
+				evbuffer_drain(in, n);
+				c->skip_line = true;
+			}
+			break;
+		}
+		len = (size_t)eol.pos;
+		if (c->skip_line || len + 1 > SMTP_CMD_LINE_MAX) {
+			evbuffer_drain(in, len + 1);
+			c->skip_line = false;
+			act = smtpd_session_line_error(c->sess,
+			    SMTPD_LINE_TOO_LONG, &c->out);
+			smtpd_conn_act(c, act);
+			continue;
+		}
+		evbuffer_remove(in, line, len + 1);
+		if (len == 0 || line[len - 1] != '\r') {
+			act = smtpd_session_line_error(c->sess,
+			    SMTPD_LINE_BARE_LF, &c->out);
+			smtpd_conn_act(c, act);
+			continue;
+		}
+		len--;
+		line[len] = '\0';
+		act = smtpd_session_line(c->sess, line, len,
+		    evbuffer_get_length(in) > 0, &c->out);
+		smtpd_conn_act(c, act);
+	}
+	if (c->bev != NULL && !c->dead && !(c->closing && c->bev == NULL))
+		smtpd_conn_flush(c);
+}
+
+void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen, struct net_slot *slot)
+{
+	struct smtpd_server *srv = arg;
+	struct smtpd_conn *c = xcalloc(1, sizeof(*c));
+	struct smtpd_client cl;
+	struct smtpd_env env;
+	struct timeval tv = { srv->cfg->idle_timeout, 0 };
+
+	memset(&cl, 0, sizeof(cl));
+	net_sockaddr_parts(sa, cl.addr, sizeof(cl.addr), &cl.family,
+	    cl.bytes, &cl.port);
+	snprintf(c->sid, sizeof(c->sid), "%08llX%08llX",
+	    (unsigned long long)(time(NULL) & 0xffffffff),
+	    (unsigned long long)(++srv->sid_seq & 0xffffffff));
+	memcpy(cl.sid, c->sid, sizeof(cl.sid));
+	env.space_ok = smtpd_space_ok;
+	env.arg = srv->q;
+	env.tls_available = srv->tls != NULL;
+	c->srv = srv;
+	c->slot = slot;
+	c->spill_fd = -1;
+	c->sess = smtpd_session_new(srv->cfg, &cl, &env);
+	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
+	c->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	if (c->bev == NULL) {
+		close(fd);
+		smtpd_conn_free(c);
+		return;
+	}
+	log_info("event=connect sid=%s client=%s port=%u", c->sid, cl.addr,
+	    cl.port);
+	bufferevent_setcb(c->bev, smtpd_read_cb, smtpd_write_cb,
+	    smtpd_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* a read high-water mark bounds what one client can make us buffer */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
+	smtpd_session_greet(c->sess, &c->out);
+	smtpd_conn_flush(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+struct smtpd_server *smtpd_server_new(struct event_base *base,
+    struct config *cfg, SSL_CTX *tls)
+{
+	struct smtpd_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->base = base;
+	srv->cfg = config_ref(cfg);
+	srv->tls = tls;
+	return srv;
+}
+
+void smtpd_server_attach(struct smtpd_server *srv, struct net_listener *l,
+    struct queue *q)
+{
+	srv->listener = l;
+	srv->q = q;
+}
+
+unsigned smtpd_server_sessions(const struct smtpd_server *srv)
+{
+	return srv->nconns;
+}
+
+void smtpd_server_free(struct smtpd_server *srv)
+{
+	while (srv->conns != NULL) {
+		srv->conns->storing = false;
+		smtpd_conn_free(srv->conns);
+	}
+	config_unref(srv->cfg);
+	free(srv);
+}

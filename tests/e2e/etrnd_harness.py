@@ -1,0 +1,194 @@
+"""Start, stop and talk to an etrnd on loopback for the tests."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+DEFAULT_DOMAINS = """
+[domain example.org]
+route = [127.0.0.1]:1
+mode = hold
+subdomains = yes
+
+[domain example.net]
+route = mx
+mode = retry
+
+[domain served.example]
+route = [127.0.0.1]:1
+mode = hold
+"""
+
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                       r"runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Etrnd:
+    def __init__(self, build, workdir, extra="", domains=None, **kw):
+        self.build = os.path.abspath(str(build))
+        self.dir = str(workdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = kw.get("port") or free_port()
+        self.queue_dir = os.path.join(self.dir, "queue")
+        self.control = os.path.join(self.dir, "control.sock")
+        self.conf = os.path.join(self.dir, "etrnd.conf")
+        self.log = os.path.join(self.dir, "etrnd.log")
+        self.proc = None
+        self.exits = []
+        text = (f"hostname = relay.test\n"
+                f"listen = 127.0.0.1:{self.port}\n"
+                f"queue_dir = {self.queue_dir}\n"
+                f"control = {self.control}\n"
+                f"etrn_clients = 127.0.0.0/8\n"
+                f"{extra}\n"
+                f"{DEFAULT_DOMAINS if domains is None else domains}\n")
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    @property
+    def etrnd_bin(self):
+        return os.path.join(self.build, "etrnd")
+
+    @property
+    def etrnctl_bin(self):
+        return os.path.join(self.build, "etrnctl")
+
+    def start(self, timeout=20):
+        logf = open(self.log, "ab")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        self.proc = subprocess.Popen([self.etrnd_bin, "-c", self.conf],
+                                     stdout=logf, stderr=logf, env=env)
+        logf.close()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("etrnd exited at start:\n" + self.read_log())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                if os.path.exists(self.control):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("etrnd did not start:\n" + self.read_log())
+
+    def kill9(self):
+        """SIGKILL: the crash the durability tests inflict."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.exits.append(("killed", self.proc.returncode))
+        self.proc = None
+
+    def stop(self):
+        """SIGTERM and wait; returns a list of problems found."""
+        problems = []
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+                problems.append("etrnd did not stop within 30 s of SIGTERM")
+            if rc != 0:
+                problems.append(f"etrnd exited with status {rc}")
+            self.proc = None
+        text = self.read_log()
+        if SANITIZER.search(text):
+            problems.append("sanitizer report in etrnd's log:\n" + text[-6000:])
+        if problems:
+            problems.append(f"(log: {self.log})")
+        return problems
+
+    def read_log(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def etrnctl(self, *args, check=True):
+        r = subprocess.run([self.etrnctl_bin, "-c", self.conf, *args],
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"etrnctl {args} failed ({r.returncode}): "
+                                 f"{r.stderr}")
+        return r
+
+    def queued_json(self, domain=None):
+        import json
+        args = ["--json", "list"] + ([domain] if domain else [])
+        return json.loads(self.etrnctl(*args).stdout)
+
+    def db(self):
+        import sqlite3
+        return sqlite3.connect(f"file:{self.queue_dir}/queue.db?mode=ro",
+                               uri=True)
+
+    def connect(self, timeout=10):
+        return RawSMTP("127.0.0.1", self.port, timeout)
+
+
+class RawSMTP:
+    """A byte-exact SMTP client for hostile inputs smtplib will not send."""
+
+    def __init__(self, host, port, timeout=10):
+        self.sock = socket.create_connection((host, port), timeout)
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; buffered: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("latin-1")
+
+    def reply(self):
+        """One whole (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            ln = self.line()
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                return int(ln[:3]), lines
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True when the server closes the connection (reads to EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,142 @@
+"""The relay's basic promise, with Python's smtplib and swaks as clients:
+mail for a relay domain is accepted, durable and visible to the operator;
+mail for anyone else is refused."""
+
+import smtplib
+import subprocess
+
+import pytest
+
+BODY = b"Subject: hello\r\n\r\nline one\r\n.leading dot\r\nlast line\r\n"
+
+
+def stored_bodies(d):
+    """qid -> body bytes as stored (read back from the segment files)."""
+    import struct
+    out = {}
+    with d.db() as db:
+        for mid, seg, off, size in db.execute(
+                "SELECT id, seg, off, size FROM msg"):
+            with open(f"{d.queue_dir}/seg/{seg:08X}.seg", "rb") as f:
+                f.seek(off)
+                hdr = f.read(24)
+                assert hdr[:4] == b"ETQ1"
+                (length,) = struct.unpack("<I", hdr[4:8])
+                assert length == size
+                out["%016X" % mid] = f.read(length)
+    return out
+
+
+def test_accepts_relay_domain_and_lists_it(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        code, _ = s.ehlo("client.test")
+        assert code == 250
+        refused = s.sendmail("sender@client.test", ["user@example.org"], BODY)
+        assert refused == {}
+    rows = etrnd.queued_json()
+    assert [(r["recipient"], r["domain"], r["state"]) for r in rows] == [
+        ("user@example.org", "example.org", "held")]
+    # the body is stored byte-exact, dot-unstuffed, after our Received field
+    (body,) = stored_bodies(etrnd).values()
+    assert body.startswith(b"Received: from client.test ([127.0.0.1])")
+    assert body.endswith(b"\r\n\r\nline one\r\n.leading dot\r\nlast line\r\n")
+    summary = etrnd.etrnctl("summary").stdout
+    assert "example.org" in summary
+
+
+def test_subdomain_only_where_configured(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("a@client.test")
+        assert s.rcpt("u@mx.example.org")[0] == 250       # subdomains = yes
+        assert s.rcpt("u@sub.example.net")[0] == 550      # subdomains = no
+        assert s.rcpt("u@badexample.org")[0] == 550       # not on a label boundary
+        assert s.rcpt("u@example.org.evil.test")[0] == 550
+        code, msg = s.rcpt("u@elsewhere.test")
+        assert code == 550 and msg.startswith(b"5.7.1")
+        code, _ = s.data(BODY)
+        assert code == 250
+    rows = etrnd.queued_json()
+    assert [r["recipient"] for r in rows] == ["u@mx.example.org"]
+
+
+def test_other_domains_refused_and_nothing_queued(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        s.ehlo("client.test")
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
+            s.sendmail("a@client.test", ["victim@external.test"], BODY)
+        code, msg = e.value.recipients["victim@external.test"]
+        assert code == 550 and b"5.7.1" in msg
+    assert etrnd.queued_json() == []
+
+
+def test_ehlo_advertises_extensions(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        s.ehlo("client.test")
+        for ext in ("pipelining", "size", "8bitmime", "enhancedstatuscodes",
+                    "dsn"):
+            assert s.has_extn(ext), ext
+        assert s.esmtp_features["size"] == "10240000"
+        assert not s.has_extn("starttls")   # no certificate configured
+        assert not s.has_extn("chunking")
+        assert s.docmd("TURN")[0] == 502
+        assert s.docmd("VRFY", "user@example.org")[0] == 252
+        assert s.docmd("EXPN", "list")[0] == 502
+
+
+def test_size_over_limit_refused_at_mail(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        s.ehlo("client.test")
+        code, msg = s.mail("a@client.test", ["SIZE=10240001"])
+        assert code == 552 and msg.startswith(b"5.3.4")
+        code, _ = s.mail("a@client.test", ["SIZE=10240000"])
+        assert code == 250
+
+
+def test_pipelined_session_answers_in_order(etrnd):
+    c = etrnd.connect()
+    assert c.greeting[0] == 220
+    assert c.cmd("EHLO client.test")[0] == 250
+    c.send("MAIL FROM:<a@client.test>\r\n"
+           "RCPT TO:<one@example.org>\r\n"
+           "RCPT TO:<nobody@external.test>\r\n"
+           "RCPT TO:<two@example.org>\r\n"
+           "DATA\r\n")
+    codes = [c.reply()[0] for _ in range(5)]
+    assert codes == [250, 250, 550, 250, 354]
+    c.send("Subject: pipelined\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    code, lines = c.reply()
+    assert code == 250 and "queued as" in lines[0]
+    assert c.reply()[0] == 221
+    assert c.closed()
+    rows = etrnd.queued_json()
+    assert sorted(r["recipient"] for r in rows) == [
+        "one@example.org", "two@example.org"]
+
+
+def test_swaks_session(etrnd):
+    r = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{etrnd.port}", "--ehlo",
+         "client.test", "--from", "s@client.test", "--to",
+         "swaks@example.net", "--body", "from swaks", "--pipeline"],
+        capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "250 2.0.0 Ok: queued as" in r.stdout
+    rows = etrnd.queued_json("example.net")
+    assert [(r["recipient"], r["state"]) for r in rows] == [
+        ("swaks@example.net", "queued")]
+
+
+def test_etrnctl_show(etrnd):
+    with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@client.test", ["a@example.org", "b@example.net"],
+                   BODY, rcpt_options=["NOTIFY=FAILURE,DELAY"])
+    (qid,) = {r["qid"] for r in etrnd.queued_json()}
+    out = etrnd.etrnctl("show", qid).stdout
+    assert "sender@client.test" in out
+    assert "a@example.org" in out and "b@example.net" in out
+    bad = etrnd.etrnctl("show", "zz", check=False)
+    assert bad.returncode == 2 and "queue id" in bad.stderr
+    missing = etrnd.etrnctl("show", "0000000000000001", check=False)
+    assert missing.returncode == 1 and "no such message" in missing.stderr
