@@ -766,7 +766,7 @@ struct config *config_parser_finish(struct config_parser *p,
 
 	if (p->ne)
 		qsort(p->e, p->ne, sizeof(*p->e), perr_cmp);
-	if (p->errs) {
+	if (p->errs && p->ne) {
 		struct config_errors *errs = p->errs;
 
 		errs->v = xrealloc(errs->v, (errs->n + p->ne + 1) *

@@ -715,6 +715,11 @@ static bool set_listen(const struct config_key *k, void *obj, const char *v,
 		return false;
 	ls = xcalloc(n, sizeof(*ls));
 	for (i = 0; next_word(v, len, &pos, &w, &wl); i++) {
+		if (str_caseeq_n(w, wl, "none")) {
+			buf_puts(why, "none must stand alone");
+			free(ls);
+			return false;
+		}
 		if (!hostport_parse(w, wl, HP_PORT, ls[i].host,
 		    sizeof(ls[i].host), &ls[i].port, why)) {
 			struct buf tmp = BUF_INIT;

@@ -581,8 +581,11 @@ size_t smtpd_session_data(struct smtpd_session *s, const char *in,
 	else if (s->data.received >= s->cfg->hop_limit)
 		reason = "554 5.4.6 Too many hops: mail loop detected";
 	if (reason != NULL) {
+		/* the text after "NNN X.Y.Z " */
+		const char *text = strchr(strchr(reason, ' ') + 1, ' ') + 1;
+
 		log_info("event=reject sid=%s qid=%s reason=%s", s->cl.sid,
-		    s->qid, log_value(reason + 10, strlen(reason + 10)));
+		    s->qid, log_value(text, strlen(text)));
 		smtpd_reply(out, "%s", reason);
 		smtpd_txn_reset(s);
 		*act = SMTPD_ACT_NONE;
