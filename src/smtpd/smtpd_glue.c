@@ -54,6 +54,13 @@ struct smtpd_server {
 
 static void smtpd_conn_process(struct smtpd_conn *c);
 
+static void smtpd_conn_timeouts(struct smtpd_conn *c, long long seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
 static bool smtpd_space_ok(void *arg, uint64_t size)
 {
 	return queue_space_ok(arg, size);
@@ -250,11 +257,7 @@ static void smtpd_conn_starttls(struct smtpd_conn *c)
 	c->bev = tb;
 	c->tls = true;
 	bufferevent_setcb(tb, smtpd_read_cb, smtpd_write_cb, smtpd_event_cb, c);
-	{
-		struct timeval tv = { c->srv->cfg->idle_timeout, 0 };
-
-		bufferevent_set_timeouts(tb, &tv, &tv);
-	}
+	smtpd_conn_timeouts(c, c->srv->cfg->idle_timeout);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -278,6 +281,8 @@ static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
 		log_warn("event=spill_error sid=%s", c->sid);
 		buf_reset(body);
 	}
+	if (act != SMTPD_ACT_DATA)
+		smtpd_conn_timeouts(c, c->srv->cfg->idle_timeout);
 	if (act == SMTPD_ACT_QUEUE) {
 		c->data_mode = false;
 		smtpd_conn_store(c);
@@ -302,6 +307,7 @@ static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
 		break;
 	case SMTPD_ACT_DATA:
 		c->data_mode = true;
+		smtpd_conn_timeouts(c, c->srv->cfg->data_timeout);
 		break;
 	default:
 		break;
