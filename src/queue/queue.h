@@ -122,6 +122,96 @@ void queue_list(struct queue *q, const char *domain, queue_text_cb *cb,
     void *arg);
 void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg);
 
+/* --- delivery: selecting work, recording outcomes --- */
+
+struct queue_rcpt {
+	int64_t rid;		/* the recipient's row */
+	char *addr;
+	char *domain;
+	unsigned notify;
+	char *orcpt;		/* or NULL */
+	int state;
+	int attempts;
+};
+
+struct queue_item {
+	uint64_t id;
+	char *sender;
+	char *envid;		/* or NULL */
+	int ret;
+	int body8;
+	time_t arrival;
+	uint64_t size;
+	struct queue_rcpt *rcpts;	/* the selected recipients only */
+	size_t nrcpt;
+	struct buf body;	/* when selected with bodies */
+	int body_error;		/* 0, or errno (EBADMSG: a damaged record) */
+};
+
+struct queue_batch {
+	struct queue_item *items;
+	size_t n;
+	bool more;		/* the limit was reached: fetch again after the last id */
+};
+
+/*
+ * What to fetch: the pending (queued, held, deferred) recipients of one
+ * domain, or of a domain and its subdomains, in message-id order after
+ * after_id, at most limit messages.  due_only keeps queued and deferred
+ * recipients whose next try is at or before now (retry scheduling; held
+ * ones never are due); without it every pending recipient is taken
+ * (ETRN, ATRN, etrnctl flush).
+ */
+struct queue_sel {
+	const char *domain;
+	bool subtree;
+	bool due_only;
+	time_t now;
+	uint64_t after_id;
+	size_t limit;
+	bool bodies;
+};
+
+typedef void queue_batch_cb(void *arg, enum queue_status st,
+    struct queue_batch *b);
+typedef void queue_count_cb(void *arg, enum queue_status st, uint64_t msgs,
+    uint64_t rcpts);
+
+/* queue_fetch - the callback owns b and frees it with queue_batch_free() */
+void queue_fetch(struct queue *q, const struct queue_sel *sel,
+    queue_batch_cb *cb, void *arg);
+void queue_batch_free(struct queue_batch *b);
+
+/* queue_count - messages and recipients pending for a domain (or subtree):
+ * an index range on the reversed-label key, never a scan of the queue */
+void queue_count(struct queue *q, const char *domain, bool subtree,
+    queue_count_cb *cb, void *arg);
+
+/* queue_due - rows "domain<TAB>earliest next try" of domains with due
+ * recipients (at most limit), and one row "next<TAB>time" with the
+ * earliest future try, for the scheduler's timer */
+void queue_due(struct queue *q, time_t now, size_t limit, queue_text_cb *cb,
+    void *arg);
+
+struct queue_outcome {
+	int64_t rid;
+	uint64_t msg;
+	int state;		/* DELIVERED, DEFERRED, FAILED, QUEUED or HELD */
+	time_t next_try;	/* DEFERRED */
+	char *reply;		/* the last reply, escaped; owned; or NULL */
+	bool count_attempt;	/* an attempt was made (attempts + 1) */
+};
+
+/*
+ * queue_update - record outcomes, and insert new messages (bounces) in
+ * the same transaction, so a failure and its DSN are committed together.
+ * A message whose recipients are all delivered or failed is removed, its
+ * body's segment released.  Takes ownership of o (replies included) and
+ * of each message in dsns.
+ */
+void queue_update(struct queue *q, struct queue_outcome *o, size_t n,
+    struct queue_msg_in **dsns, size_t ndsn, queue_put_cb *cb, void *arg);
+
 const char *queue_rstate_name(int st);
 const char *queue_status_text(enum queue_status st);
 

@@ -31,18 +31,37 @@
 #define QUEUE_BATCH_BYTES (16u << 20)	/* body bytes per commit at most */
 #define QUEUE_RESERVE_BYTES (16u << 20)	/* refuse mail below this much free */
 
-enum qjob_kind { QJOB_PUT, QJOB_SUMMARY, QJOB_LIST, QJOB_SHOW };
+enum qjob_kind {
+	QJOB_PUT,		/* writer: new messages and/or outcomes */
+	QJOB_SUMMARY,		/* reader: the rest */
+	QJOB_LIST,
+	QJOB_SHOW,
+	QJOB_FETCH,
+	QJOB_COUNT,
+	QJOB_DUE,
+};
 
 struct qjob {
 	struct qjob *next;
 	enum qjob_kind kind;
 	enum queue_status st;
-	struct queue_msg_in *msg;
+	/* QJOB_PUT: messages to insert, outcomes to record */
+	struct queue_msg_in **msgs;
+	size_t nmsg;
+	struct queue_outcome *out;
+	size_t nout;
 	queue_put_cb *put_cb;
+	/* queries */
 	queue_text_cb *text_cb;
+	queue_batch_cb *batch_cb;
+	queue_count_cb *count_cb;
 	void *arg;
 	char *domain;
 	uint64_t id;
+	struct queue_sel sel;
+	struct queue_batch *batch;
+	uint64_t count_msgs, count_rcpts;
+	time_t now;
 	struct buf rows;
 };
 
@@ -66,6 +85,8 @@ struct queue {
 	atomic_ullong free_bytes;
 	uint64_t max_id;
 	sqlite3_stmt *ins_msg, *ins_rcpt, *upd_seg;
+	sqlite3_stmt *upd_rcpt, *msg_pending, *msg_seg, *del_rcpts, *del_msg,
+	    *seg_release, *seg_live, *seg_del;
 };
 
 static const char queue_schema[] =
@@ -82,7 +103,7 @@ static const char queue_schema[] =
     " state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " next_try INTEGER NOT NULL DEFAULT 0, notify INTEGER NOT NULL,"
     " orcpt TEXT, last_reply TEXT);"
-    "CREATE INDEX IF NOT EXISTS rcpt_rkey ON rcpt(rkey, state, msg);"
+    "CREATE INDEX IF NOT EXISTS rcpt_rkey ON rcpt(rkey, msg);"
     "CREATE INDEX IF NOT EXISTS rcpt_msg ON rcpt(msg);"
     "CREATE INDEX IF NOT EXISTS rcpt_due ON rcpt(state, next_try);"
     "CREATE TABLE IF NOT EXISTS seg(id INTEGER PRIMARY KEY,"
@@ -167,8 +188,16 @@ void queue_msg_free(struct queue_msg_in *m)
 
 static void qjob_free(struct qjob *j)
 {
-	queue_msg_free(j->msg);
+	size_t i;
+
+	for (i = 0; i < j->nmsg; i++)
+		queue_msg_free(j->msgs[i]);
+	free(j->msgs);
+	for (i = 0; i < j->nout; i++)
+		free(j->out[i].reply);
+	free(j->out);
 	free(j->domain);
+	queue_batch_free(j->batch);
 	buf_free(&j->rows);
 	free(j);
 }
@@ -198,10 +227,23 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 	l.tail = NULL;
 	while ((j = l.head) != NULL) {
 		l.head = j->next;
-		if (j->kind == QJOB_PUT)
-			j->put_cb(j->arg, j->st);
-		else
+		switch (j->kind) {
+		case QJOB_PUT:
+			if (j->put_cb)
+				j->put_cb(j->arg, j->st);
+			break;
+		case QJOB_FETCH:
+			j->batch_cb(j->arg, j->st, j->batch);
+			j->batch = NULL;	/* the callback owns it */
+			break;
+		case QJOB_COUNT:
+			j->count_cb(j->arg, j->st, j->count_msgs,
+			    j->count_rcpts);
+			break;
+		default:
 			j->text_cb(j->arg, j->st, &j->rows);
+			break;
+		}
 		qjob_free(j);
 	}
 }
@@ -235,134 +277,247 @@ static enum queue_status queue_sql_status(int rc)
 	    QUEUE_ENOSPC : QUEUE_ETEMP;
 }
 
-/* queue_batch_rows - insert the rows of every stored job, in one txn */
-static int queue_batch_rows(struct queue *q, struct qjob **jobs,
-    uint32_t *segs, uint64_t *offs, uint32_t *crcs, size_t n)
+/* where one message's body went in the segment files */
+struct qloc {
+	uint32_t seg;
+	uint64_t off;
+	uint32_t crc;
+};
+
+static int queue_step_done(sqlite3_stmt *s)
 {
-	struct buf rkey = BUF_INIT;
-	size_t i, k;
+	int rc = sqlite3_step(s);
+
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* queue_insert_msg - the rows of one stored message */
+static int queue_insert_msg(struct queue *q, const struct queue_msg_in *m,
+    const struct qloc *loc, struct buf *rkey)
+{
+	sqlite3_stmt *s = q->ins_msg;
+	size_t k;
 	int rc;
 
-	rc = sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
+	sqlite3_bind_text(s, 2, m->sender, -1, SQLITE_STATIC);
+	if (m->envid)
+		sqlite3_bind_text(s, 3, m->envid, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 3);
+	sqlite3_bind_int(s, 4, m->ret);
+	sqlite3_bind_int(s, 5, m->body8);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)m->arrival);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)(m->body.len + m->body_fd_len));
+	sqlite3_bind_text(s, 8, m->client ? m->client : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, m->helo ? m->helo : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, loc->seg);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)loc->off);
+	sqlite3_bind_int64(s, 12, loc->crc);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)m->nrcpt);
+	if ((rc = queue_step_done(s)) != SQLITE_OK)
 		return rc;
-	for (i = 0; i < n && rc == SQLITE_OK; i++) {
-		struct queue_msg_in *m = jobs[i]->msg;
-		sqlite3_stmt *s = q->ins_msg;
+	for (k = 0; k < m->nrcpt; k++) {
+		const struct queue_rcpt_in *r = &m->rcpts[k];
 
-		if (m == NULL)
-			continue;	/* its body could not be stored */
+		s = q->ins_rcpt;
+		buf_reset(rkey);
+		domain_rkey(rkey, r->domain, strlen(r->domain));
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
-		sqlite3_bind_text(s, 2, m->sender, -1, SQLITE_STATIC);
-		if (m->envid)
-			sqlite3_bind_text(s, 3, m->envid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, r->addr, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, r->domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, buf_cstr(rkey), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 5, r->state);
+		sqlite3_bind_int(s, 6, (int)r->notify);
+		if (r->orcpt)
+			sqlite3_bind_text(s, 7, r->orcpt, -1, SQLITE_STATIC);
 		else
-			sqlite3_bind_null(s, 3);
-		sqlite3_bind_int(s, 4, m->ret);
-		sqlite3_bind_int(s, 5, m->body8);
-		sqlite3_bind_int64(s, 6, (sqlite3_int64)m->arrival);
-		sqlite3_bind_int64(s, 7,
-		    (sqlite3_int64)(m->body.len + m->body_fd_len));
-		sqlite3_bind_text(s, 8, m->client ? m->client : "", -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(s, 9, m->helo ? m->helo : "", -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_int64(s, 10, segs[i]);
-		sqlite3_bind_int64(s, 11, (sqlite3_int64)offs[i]);
-		sqlite3_bind_int64(s, 12, crcs[i]);
-		sqlite3_bind_int64(s, 13, (sqlite3_int64)m->nrcpt);
-		rc = sqlite3_step(s);
-		if (rc != SQLITE_DONE)
-			break;
-		rc = SQLITE_OK;
-		for (k = 0; k < m->nrcpt && rc == SQLITE_OK; k++) {
-			struct queue_rcpt_in *r = &m->rcpts[k];
+			sqlite3_bind_null(s, 7);
+		if ((rc = queue_step_done(s)) != SQLITE_OK)
+			return rc;
+	}
+	s = q->upd_seg;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, loc->seg);
+	return queue_step_done(s);
+}
 
-			s = q->ins_rcpt;
-			buf_reset(&rkey);
-			domain_rkey(&rkey, r->domain, strlen(r->domain));
-			sqlite3_reset(s);
-			sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
-			sqlite3_bind_text(s, 2, r->addr, -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 3, r->domain, -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 4, buf_cstr(&rkey), -1,
-			    SQLITE_TRANSIENT);
-			sqlite3_bind_int(s, 5, r->state);
-			sqlite3_bind_int(s, 6, (int)r->notify);
-			if (r->orcpt)
-				sqlite3_bind_text(s, 7, r->orcpt, -1,
-				    SQLITE_STATIC);
-			else
-				sqlite3_bind_null(s, 7);
-			rc = sqlite3_step(s);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
-		if (rc != SQLITE_OK)
-			break;
-		s = q->upd_seg;
+/*
+ * queue_retire_msg - a message none of whose recipients is pending any
+ * more: remove its rows and release its body.  A segment that no message
+ * uses is removed in the same transaction and its file unlinked after the
+ * commit (never the file the writer appends to).
+ */
+static int queue_retire_msg(struct queue *q, uint64_t id, uint32_t *freed,
+    size_t *nfreed)
+{
+	sqlite3_stmt *s;
+	int64_t seg, live;
+	int rc;
+
+	s = q->msg_pending;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, segs[i]);
-		rc = sqlite3_step(s);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		return SQLITE_ERROR;
+	}
+	live = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (live > 0)
+		return SQLITE_OK;	/* still has work */
+	s = q->msg_seg;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return SQLITE_OK;	/* retired already */
+	}
+	seg = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	s = q->del_rcpts;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	if ((rc = queue_step_done(s)) != SQLITE_OK)
+		return rc;
+	s = q->del_msg;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	if ((rc = queue_step_done(s)) != SQLITE_OK)
+		return rc;
+	s = q->seg_release;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, seg);
+	if ((rc = queue_step_done(s)) != SQLITE_OK)
+		return rc;
+	s = q->seg_live;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, seg);
+	live = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1;
+	sqlite3_reset(s);
+	if (live <= 0 && (uint32_t)seg != q->seg.id) {
+		s = q->seg_del;
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, seg);
+		if ((rc = queue_step_done(s)) != SQLITE_OK)
+			return rc;
+		freed[(*nfreed)++] = (uint32_t)seg;
+	}
+	return SQLITE_OK;
+}
+
+static int queue_apply_outcome(struct queue *q, const struct queue_outcome *o)
+{
+	sqlite3_stmt *s = q->upd_rcpt;
+
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, o->rid);
+	sqlite3_bind_int(s, 2, o->state);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)o->next_try);
+	if (o->reply)
+		sqlite3_bind_text(s, 4, o->reply, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	sqlite3_bind_int(s, 5, o->count_attempt ? 1 : 0);
+	return queue_step_done(s);
+}
+
+/* queue_batch_rows - every row of a batch, in one transaction */
+static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
+    const struct qloc *locs, uint32_t *freed, size_t *nfreed)
+{
+	struct buf rkey = BUF_INIT;
+	size_t i, k, li = 0;
+	int rc;
+
+	*nfreed = 0;
+	rc = sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (i = 0; i < n && rc == SQLITE_OK; i++) {
+		struct qjob *j = jobs[i];
+
+		for (k = 0; k < j->nmsg && rc == SQLITE_OK; k++)
+			rc = queue_insert_msg(q, j->msgs[k], &locs[li++], &rkey);
+		for (k = 0; k < j->nout && rc == SQLITE_OK; k++)
+			rc = queue_apply_outcome(q, &j->out[k]);
+		for (k = 0; k < j->nout && rc == SQLITE_OK; k++) {
+			if (k > 0 && j->out[k].msg == j->out[k - 1].msg)
+				continue;
+			rc = queue_retire_msg(q, j->out[k].msg, freed, nfreed);
+		}
 	}
 	buf_free(&rkey);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
 		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
+		*nfreed = 0;
+	}
 	return rc;
 }
 
 /*
- * queue_commit_batch - store a batch: append every body, sync the segment
- * once, insert every row in one transaction, commit.  Only a job whose
- * body and rows are both durable is reported QUEUE_OK.
+ * queue_commit_batch - store a batch: append every new body, sync the
+ * segment once, then every row and outcome in one transaction, commit.
+ * Only jobs whose bodies and rows are both durable are reported QUEUE_OK.
  */
 static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 {
-	uint32_t segs[QUEUE_BATCH_MAX], crcs[QUEUE_BATCH_MAX];
-	uint64_t offs[QUEUE_BATCH_MAX];
 	enum queue_status fail = QUEUE_OK;
-	size_t i, stored = 0;
-	int e, rc;
+	struct qloc *locs;
+	uint32_t *freed;
+	size_t i, k, nmsg = 0, nout = 0, li = 0, nfreed = 0;
+	int e = 0, rc;
 
 	for (i = 0; i < n; i++) {
-		struct queue_msg_in *m = jobs[i]->msg;
+		nmsg += jobs[i]->nmsg;
+		nout += jobs[i]->nout;
+	}
+	locs = xcalloc(nmsg + 1, sizeof(*locs));
+	freed = xcalloc(nout + 1, sizeof(*freed));
+	for (i = 0; i < n && e == 0; i++) {
+		for (k = 0; k < jobs[i]->nmsg && e == 0; k++, li++) {
+			struct queue_msg_in *m = jobs[i]->msgs[k];
 
-		jobs[i]->st = QUEUE_OK;
-		e = segment_append(&q->seg, m->id, m->body.p, m->body.len,
-		    m->body_fd, m->body_fd_len, &segs[i], &offs[i], &crcs[i]);
-		if (e != 0) {
-			log_err("event=store_error op=append errno=%d error=%s",
-			    e, log_value(strerror(e), strlen(strerror(e))));
-			fail = e == ENOSPC || e == EDQUOT || e == EFBIG ?
-			    QUEUE_ENOSPC : QUEUE_ETEMP;
-			break;
+			e = segment_append(&q->seg, m->id, m->body.p,
+			    m->body.len, m->body_fd, m->body_fd_len,
+			    &locs[li].seg, &locs[li].off, &locs[li].crc);
 		}
-		stored++;
 	}
-	if (fail == QUEUE_OK && (e = segment_sync(&q->seg)) != 0) {
+	if (e != 0)
+		log_err("event=store_error op=append errno=%d error=%s", e,
+		    log_value(strerror(e), strlen(strerror(e))));
+	else if (nmsg > 0 && (e = segment_sync(&q->seg)) != 0)
 		log_err("event=store_error op=fdatasync errno=%d", e);
-		fail = e == ENOSPC || e == EDQUOT ? QUEUE_ENOSPC : QUEUE_ETEMP;
+	if (e != 0) {
+		fail = e == ENOSPC || e == EDQUOT || e == EFBIG ?
+		    QUEUE_ENOSPC : QUEUE_ETEMP;
+	} else {
+		rc = queue_batch_rows(q, jobs, n, locs, freed, &nfreed);
+		if (rc != SQLITE_OK) {
+			log_err("event=store_error op=commit sqlite=%d error=%s",
+			    rc, log_value(sqlite3_errmsg(q->wdb),
+			    strlen(sqlite3_errmsg(q->wdb))));
+			fail = queue_sql_status(rc);
+		}
 	}
-	if (fail != QUEUE_OK) {
-		for (i = 0; i < n; i++)
-			jobs[i]->st = fail;
-		goto out;
+	for (i = 0; i < nfreed; i++) {
+		struct buf p = BUF_INIT;
+
+		segment_path(&p, q->segdir, freed[i]);
+		if (unlink(p.p) != 0 && errno != ENOENT)
+			log_warn("event=segment_unlink_error segment=%08X",
+			    (unsigned)freed[i]);
+		buf_free(&p);
 	}
-	rc = queue_batch_rows(q, jobs, segs, offs, crcs, stored);
-	if (rc != SQLITE_OK) {
-		log_err("event=store_error op=commit sqlite=%d error=%s", rc,
-		    log_value(sqlite3_errmsg(q->wdb),
-		    strlen(sqlite3_errmsg(q->wdb))));
-		for (i = 0; i < n; i++)
-			jobs[i]->st = queue_sql_status(rc);
-	}
-out:
+	free(locs);
+	free(freed);
 	queue_refresh_space(q);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		jobs[i]->st = fail;
 		queue_finish(q, jobs[i]);
+	}
 }
 
 static void *queue_writer_main(void *arg)
@@ -372,7 +527,7 @@ static void *queue_writer_main(void *arg)
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		size_t n = 0, bytes = 0;
+		size_t n = 0, bytes = 0, k;
 		struct timespec ts;
 
 		while (q->puts.n == 0 && !q->stopping) {
@@ -391,8 +546,9 @@ static void *queue_writer_main(void *arg)
 		while (n < QUEUE_BATCH_MAX && q->puts.head != NULL &&
 		    (n == 0 || bytes < QUEUE_BATCH_BYTES)) {
 			jobs[n] = qlist_pop(&q->puts);
-			bytes += jobs[n]->msg->body.len +
-			    jobs[n]->msg->body_fd_len;
+			for (k = 0; k < jobs[n]->nmsg; k++)
+				bytes += jobs[n]->msgs[k]->body.len +
+				    jobs[n]->msgs[k]->body_fd_len;
 			n++;
 		}
 		pthread_mutex_unlock(&q->mu);
@@ -403,22 +559,70 @@ static void *queue_writer_main(void *arg)
 	return NULL;
 }
 
-void queue_put(struct queue *q, struct queue_msg_in *m, queue_put_cb *cb,
-    void *arg)
+static void queue_write_job(struct queue *q, struct qjob *j)
 {
-	struct qjob *j = xcalloc(1, sizeof(*j));
-
 	j->kind = QJOB_PUT;
-	j->msg = m;
-	j->put_cb = cb;
-	j->arg = arg;
 	pthread_mutex_lock(&q->mu);
 	qlist_push(&q->puts, j);
 	pthread_cond_signal(&q->wcond);
 	pthread_mutex_unlock(&q->mu);
 }
 
+static int queue_outcome_cmp(const void *a, const void *b)
+{
+	const struct queue_outcome *x = a, *y = b;
+
+	return x->msg < y->msg ? -1 : x->msg > y->msg;
+}
+
+void queue_update(struct queue *q, struct queue_outcome *o, size_t n,
+    struct queue_msg_in **dsns, size_t ndsn, queue_put_cb *cb, void *arg)
+{
+	struct qjob *j = xcalloc(1, sizeof(*j));
+
+	/* grouped by message, so each message is checked for retirement once */
+	if (n > 1)
+		qsort(o, n, sizeof(*o), queue_outcome_cmp);
+	j->out = o;
+	j->nout = n;
+	j->msgs = dsns;
+	j->nmsg = ndsn;
+	j->put_cb = cb;
+	j->arg = arg;
+	queue_write_job(q, j);
+}
+
+void queue_put(struct queue *q, struct queue_msg_in *m, queue_put_cb *cb,
+    void *arg)
+{
+	struct qjob *j = xcalloc(1, sizeof(*j));
+
+	j->msgs = xmalloc(sizeof(*j->msgs));
+	j->msgs[0] = m;
+	j->nmsg = 1;
+	j->put_cb = cb;
+	j->arg = arg;
+	queue_write_job(q, j);
+}
+
 /* --- queries, on the reader thread --- */
+
+/* queue_rkey_range - [lo, hi) of the keys of a domain and its subdomains */
+static void queue_rkey_range(const char *domain, struct buf *lo, struct buf *hi)
+{
+	domain_rkey(lo, domain, strlen(domain));
+	/* every key that starts with "org.example." sorts below "org.example/" */
+	buf_append(hi, lo->p, lo->len - 1);
+	buf_putc(hi, '.' + 1);
+}
+
+static char *queue_col_dup(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
 
 static void queue_row_text(struct buf *out, sqlite3_stmt *s, int col)
 {
@@ -482,10 +686,7 @@ static int queue_q_list(struct queue *q, struct qjob *j)
 	if (j->domain == NULL || j->domain[0] == '\0') {
 		rc = sqlite3_prepare_v2(q->rdb, sql_all, -1, &s, NULL);
 	} else {
-		domain_rkey(&lo, j->domain, strlen(j->domain));
-		/* every key that starts with "org.example." sorts below "org.example/" */
-		buf_append(&hi, lo.p, lo.len - 1);
-		buf_putc(&hi, '.' + 1);
+		queue_rkey_range(j->domain, &lo, &hi);
 		rc = sqlite3_prepare_v2(q->rdb, sql_dom, -1, &s, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(s, 1, lo.p, (int)lo.len,
@@ -542,6 +743,210 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 	return rc;
 }
 
+void queue_batch_free(struct queue_batch *b)
+{
+	size_t i, k;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n; i++) {
+		struct queue_item *it = &b->items[i];
+
+		for (k = 0; k < it->nrcpt; k++) {
+			free(it->rcpts[k].addr);
+			free(it->rcpts[k].domain);
+			free(it->rcpts[k].orcpt);
+		}
+		free(it->rcpts);
+		free(it->sender);
+		free(it->envid);
+		buf_free(&it->body);
+	}
+	free(b->items);
+	free(b);
+}
+
+/*
+ * queue_q_fetch - the selected recipients, message by message.  The first
+ * statement walks the index on (rkey, msg) from after_id: its cost follows
+ * the domain's own rows, never the queue's size.
+ */
+static int queue_q_fetch(struct queue *q, struct qjob *j)
+{
+	static const char ids_exact[] =
+	    "SELECT DISTINCT msg FROM rcpt WHERE rkey = ?1 AND msg > ?3"
+	    " AND (CASE WHEN ?4 THEN state IN (0, 2) AND next_try <= ?5"
+	    " ELSE state IN (0, 1, 2) END) ORDER BY msg LIMIT ?6";
+	static const char ids_tree[] =
+	    "SELECT DISTINCT msg FROM rcpt WHERE rkey >= ?1 AND rkey < ?2"
+	    " AND msg > ?3 AND (CASE WHEN ?4 THEN state IN (0, 2) AND"
+	    " next_try <= ?5 ELSE state IN (0, 1, 2) END)"
+	    " ORDER BY msg LIMIT ?6";
+	static const char rcpts_sql[] =
+	    "SELECT id, addr, domain, notify, orcpt, state, attempts FROM rcpt"
+	    " WHERE msg = ?7 AND rkey >= ?1 AND rkey < ?2 AND (CASE WHEN ?4"
+	    " THEN state IN (0, 2) AND next_try <= ?5"
+	    " ELSE state IN (0, 1, 2) END) ORDER BY id";
+	static const char msg_sql[] =
+	    "SELECT sender, envid, ret, body8, arrival, size, seg, off, crc"
+	    " FROM msg WHERE id = ?1";
+	const struct queue_sel *sel = &j->sel;
+	struct buf lo = BUF_INIT, hi = BUF_INIT, exact_hi = BUF_INIT;
+	sqlite3_stmt *ids = NULL, *rs = NULL, *ms = NULL;
+	struct queue_batch *b = xcalloc(1, sizeof(*b));
+	size_t cap = 0;
+	int rc;
+
+	j->batch = b;
+	queue_rkey_range(sel->domain, &lo, &hi);
+	/* the exact domain: keys equal to lo, i.e. [lo, lo + "\0") */
+	buf_append(&exact_hi, lo.p, lo.len);
+	buf_putc(&exact_hi, '\x01');
+	rc = sqlite3_prepare_v2(q->rdb, sel->subtree ? ids_tree : ids_exact, -1,
+	    &ids, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->rdb, rcpts_sql, -1, &rs, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->rdb, msg_sql, -1, &ms, NULL);
+	if (rc != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(ids, 1, lo.p, (int)lo.len, SQLITE_STATIC);
+	if (sel->subtree)
+		sqlite3_bind_text(ids, 2, hi.p, (int)hi.len, SQLITE_STATIC);
+	sqlite3_bind_int64(ids, 3, (sqlite3_int64)sel->after_id);
+	sqlite3_bind_int(ids, 4, sel->due_only);
+	sqlite3_bind_int64(ids, 5, (sqlite3_int64)sel->now);
+	sqlite3_bind_int64(ids, 6, (sqlite3_int64)sel->limit);
+	sqlite3_bind_text(rs, 1, lo.p, (int)lo.len, SQLITE_STATIC);
+	if (sel->subtree)
+		sqlite3_bind_text(rs, 2, hi.p, (int)hi.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(rs, 2, exact_hi.p, (int)exact_hi.len,
+		    SQLITE_STATIC);
+	sqlite3_bind_int(rs, 4, sel->due_only);
+	sqlite3_bind_int64(rs, 5, (sqlite3_int64)sel->now);
+	while ((rc = sqlite3_step(ids)) == SQLITE_ROW) {
+		struct queue_item *it;
+		uint64_t id = (uint64_t)sqlite3_column_int64(ids, 0);
+		size_t rcap = 0;
+
+		sqlite3_reset(ms);
+		sqlite3_bind_int64(ms, 1, (sqlite3_int64)id);
+		if (sqlite3_step(ms) != SQLITE_ROW)
+			continue;
+		if (b->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			b->items = xrealloc(b->items, cap * sizeof(*b->items));
+		}
+		it = &b->items[b->n++];
+		memset(it, 0, sizeof(*it));
+		it->id = id;
+		it->sender = queue_col_dup(ms, 0);
+		it->envid = queue_col_dup(ms, 1);
+		it->ret = sqlite3_column_int(ms, 2);
+		it->body8 = sqlite3_column_int(ms, 3);
+		it->arrival = (time_t)sqlite3_column_int64(ms, 4);
+		it->size = (uint64_t)sqlite3_column_int64(ms, 5);
+		if (sel->bodies)
+			it->body_error = segment_read(q->segdir,
+			    (uint32_t)sqlite3_column_int64(ms, 6),
+			    (uint64_t)sqlite3_column_int64(ms, 7), id, it->size,
+			    (uint32_t)sqlite3_column_int64(ms, 8), &it->body);
+		sqlite3_reset(rs);
+		sqlite3_bind_int64(rs, 7, (sqlite3_int64)id);
+		while (sqlite3_step(rs) == SQLITE_ROW) {
+			struct queue_rcpt *r;
+
+			if (it->nrcpt == rcap) {
+				rcap = rcap ? rcap * 2 : 4;
+				it->rcpts = xrealloc(it->rcpts,
+				    rcap * sizeof(*it->rcpts));
+			}
+			r = &it->rcpts[it->nrcpt++];
+			r->rid = sqlite3_column_int64(rs, 0);
+			r->addr = queue_col_dup(rs, 1);
+			r->domain = queue_col_dup(rs, 2);
+			r->notify = (unsigned)sqlite3_column_int(rs, 3);
+			r->orcpt = queue_col_dup(rs, 4);
+			r->state = sqlite3_column_int(rs, 5);
+			r->attempts = sqlite3_column_int(rs, 6);
+		}
+	}
+	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	b->more = b->n == sel->limit;
+out:
+	sqlite3_finalize(ids);
+	sqlite3_finalize(rs);
+	sqlite3_finalize(ms);
+	buf_free(&lo);
+	buf_free(&hi);
+	buf_free(&exact_hi);
+	return rc;
+}
+
+static int queue_q_count(struct queue *q, struct qjob *j)
+{
+	static const char exact[] =
+	    "SELECT count(DISTINCT msg), count(*) FROM rcpt"
+	    " WHERE rkey = ?1 AND state IN (0, 1, 2)";
+	static const char tree[] =
+	    "SELECT count(DISTINCT msg), count(*) FROM rcpt"
+	    " WHERE rkey >= ?1 AND rkey < ?2 AND state IN (0, 1, 2)";
+	struct buf lo = BUF_INIT, hi = BUF_INIT;
+	sqlite3_stmt *s;
+	int rc;
+
+	queue_rkey_range(j->domain, &lo, &hi);
+	rc = sqlite3_prepare_v2(q->rdb, j->sel.subtree ? tree : exact, -1, &s,
+	    NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, lo.p, (int)lo.len, SQLITE_STATIC);
+		if (j->sel.subtree)
+			sqlite3_bind_text(s, 2, hi.p, (int)hi.len,
+			    SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			j->count_msgs = (uint64_t)sqlite3_column_int64(s, 0);
+			j->count_rcpts = (uint64_t)sqlite3_column_int64(s, 1);
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(s);
+	}
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+static int queue_q_due(struct queue *q, struct qjob *j)
+{
+	static const char due[] =
+	    "SELECT domain, min(next_try) FROM rcpt"
+	    " WHERE state IN (0, 2) AND next_try <= ?1"
+	    " GROUP BY domain LIMIT ?2";
+	static const char next[] =
+	    "SELECT 'next', min(next_try) FROM rcpt"
+	    " WHERE state = 2 AND next_try > ?1";
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->rdb, due, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)j->sel.limit);
+	rc = queue_rows(s, &j->rows);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_prepare_v2(q->rdb, next, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
+	rc = queue_rows(s, &j->rows);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static void *queue_reader_main(void *arg)
 {
 	struct queue *q = arg;
@@ -567,6 +972,15 @@ static void *queue_reader_main(void *arg)
 		case QJOB_SHOW:
 			rc = queue_q_show(q, j);
 			break;
+		case QJOB_FETCH:
+			rc = queue_q_fetch(q, j);
+			break;
+		case QJOB_COUNT:
+			rc = queue_q_count(q, j);
+			break;
+		case QJOB_DUE:
+			rc = queue_q_due(q, j);
+			break;
 		default:
 			rc = SQLITE_MISUSE;
 			break;
@@ -583,20 +997,71 @@ static void *queue_reader_main(void *arg)
 	return NULL;
 }
 
+static struct qjob *queue_job_new(enum qjob_kind kind, void *arg);
+static void queue_read_push(struct queue *q, struct qjob *j);
+
 static void queue_read_job(struct queue *q, enum qjob_kind kind,
     const char *domain, uint64_t id, queue_text_cb *cb, void *arg)
+{
+	struct qjob *j = queue_job_new(kind, arg);
+
+	j->text_cb = cb;
+	j->domain = domain ? xstrdup(domain) : NULL;
+	j->id = id;
+	queue_read_push(q, j);
+}
+
+static struct qjob *queue_job_new(enum qjob_kind kind, void *arg)
 {
 	struct qjob *j = xcalloc(1, sizeof(*j));
 
 	j->kind = kind;
-	j->text_cb = cb;
 	j->arg = arg;
-	j->domain = domain ? xstrdup(domain) : NULL;
-	j->id = id;
+	return j;
+}
+
+static void queue_read_push(struct queue *q, struct qjob *j)
+{
 	pthread_mutex_lock(&q->mu);
 	qlist_push(&q->reads, j);
 	pthread_cond_signal(&q->rcond);
 	pthread_mutex_unlock(&q->mu);
+}
+
+void queue_fetch(struct queue *q, const struct queue_sel *sel,
+    queue_batch_cb *cb, void *arg)
+{
+	struct qjob *j = queue_job_new(QJOB_FETCH, arg);
+
+	j->batch_cb = cb;
+	j->sel = *sel;
+	j->domain = xstrdup(sel->domain);
+	j->sel.domain = j->domain;
+	if (j->sel.limit == 0)
+		j->sel.limit = 100;
+	queue_read_push(q, j);
+}
+
+void queue_count(struct queue *q, const char *domain, bool subtree,
+    queue_count_cb *cb, void *arg)
+{
+	struct qjob *j = queue_job_new(QJOB_COUNT, arg);
+
+	j->count_cb = cb;
+	j->domain = xstrdup(domain);
+	j->sel.subtree = subtree;
+	queue_read_push(q, j);
+}
+
+void queue_due(struct queue *q, time_t now, size_t limit, queue_text_cb *cb,
+    void *arg)
+{
+	struct qjob *j = queue_job_new(QJOB_DUE, arg);
+
+	j->text_cb = cb;
+	j->now = now;
+	j->sel.limit = limit;
+	queue_read_push(q, j);
 }
 
 void queue_summary(struct queue *q, queue_text_cb *cb, void *arg)
@@ -723,9 +1188,31 @@ static int queue_prepare(struct queue *q, struct buf *err)
 	    "INSERT INTO seg(id, live) VALUES(?1, 1)"
 	    " ON CONFLICT(id) DO UPDATE SET live = live + 1";
 
+	static const char upd_rcpt[] =
+	    "UPDATE rcpt SET state = ?2, next_try = ?3,"
+	    " last_reply = coalesce(?4, last_reply), attempts = attempts + ?5"
+	    " WHERE id = ?1";
+	static const char msg_pending[] =
+	    "SELECT count(*) FROM rcpt WHERE msg = ?1 AND state IN (0, 1, 2)";
+
 	if (sqlite3_prepare_v2(q->wdb, ins_msg, -1, &q->ins_msg, NULL) ||
 	    sqlite3_prepare_v2(q->wdb, ins_rcpt, -1, &q->ins_rcpt, NULL) ||
-	    sqlite3_prepare_v2(q->wdb, upd_seg, -1, &q->upd_seg, NULL)) {
+	    sqlite3_prepare_v2(q->wdb, upd_seg, -1, &q->upd_seg, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, upd_rcpt, -1, &q->upd_rcpt, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, msg_pending, -1, &q->msg_pending, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "SELECT seg FROM msg WHERE id = ?1", -1,
+	    &q->msg_seg, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "DELETE FROM rcpt WHERE msg = ?1", -1,
+	    &q->del_rcpts, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "DELETE FROM msg WHERE id = ?1", -1,
+	    &q->del_msg, NULL) ||
+	    sqlite3_prepare_v2(q->wdb,
+	    "UPDATE seg SET live = live - 1 WHERE id = ?1", -1,
+	    &q->seg_release, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "SELECT live FROM seg WHERE id = ?1", -1,
+	    &q->seg_live, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "DELETE FROM seg WHERE id = ?1", -1,
+	    &q->seg_del, NULL)) {
 		buf_printf(err, "cannot prepare statements: %s",
 		    sqlite3_errmsg(q->wdb));
 		return -1;
@@ -805,6 +1292,14 @@ void queue_close(struct queue *q)
 	sqlite3_finalize(q->ins_msg);
 	sqlite3_finalize(q->ins_rcpt);
 	sqlite3_finalize(q->upd_seg);
+	sqlite3_finalize(q->upd_rcpt);
+	sqlite3_finalize(q->msg_pending);
+	sqlite3_finalize(q->msg_seg);
+	sqlite3_finalize(q->del_rcpts);
+	sqlite3_finalize(q->del_msg);
+	sqlite3_finalize(q->seg_release);
+	sqlite3_finalize(q->seg_live);
+	sqlite3_finalize(q->seg_del);
 	sqlite3_close(q->rdb);
 	sqlite3_close(q->wdb);
 	segment_writer_close(&q->seg);

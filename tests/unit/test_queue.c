@@ -244,12 +244,202 @@ static void test_recovery_drops_unreferenced_segments(void **state)
 	free(dir);
 }
 
+struct fetch_waiter {
+	struct event_base *base;
+	struct queue_batch *b;
+	uint64_t msgs, rcpts;
+	int pending;
+};
+
+static void fetch_cb(void *arg, enum queue_status st, struct queue_batch *b)
+{
+	struct fetch_waiter *w = arg;
+
+	assert_int_equal(st, QUEUE_OK);
+	w->b = b;
+	if (--w->pending == 0)
+		event_base_loopbreak(w->base);
+}
+
+static void count_cb(void *arg, enum queue_status st, uint64_t msgs,
+    uint64_t rcpts)
+{
+	struct fetch_waiter *w = arg;
+
+	assert_int_equal(st, QUEUE_OK);
+	w->msgs = msgs;
+	w->rcpts = rcpts;
+	if (--w->pending == 0)
+		event_base_loopbreak(w->base);
+}
+
+static struct queue_batch *fetch(struct queue *q, struct fetch_waiter *w,
+    const char *dom, bool subtree, uint64_t after, size_t limit)
+{
+	struct queue_sel sel = { .domain = dom, .subtree = subtree,
+		.after_id = after, .limit = limit, .bodies = true };
+
+	w->pending = 1;
+	queue_fetch(q, &sel, fetch_cb, w);
+	while (w->pending)
+		event_base_dispatch(w->base);
+	return w->b;
+}
+
+static void count(struct queue *q, struct fetch_waiter *w, const char *dom,
+    bool subtree)
+{
+	w->pending = 1;
+	queue_count(q, dom, subtree, count_cb, w);
+	while (w->pending)
+		event_base_dispatch(w->base);
+}
+
+static void add_rcpt(struct queue_msg_in *m, const char *addr, const char *dom)
+{
+	m->rcpts = xrealloc(m->rcpts, (m->nrcpt + 1) * sizeof(*m->rcpts));
+	memset(&m->rcpts[m->nrcpt], 0, sizeof(*m->rcpts));
+	m->rcpts[m->nrcpt].addr = xstrdup(addr);
+	m->rcpts[m->nrcpt].domain = xstrdup(dom);
+	m->rcpts[m->nrcpt].state = QUEUE_R_QUEUED;
+	m->nrcpt++;
+}
+
+static void test_fetch_update_retire(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct waiter w = { .base = base };
+	struct fetch_waiter fw = { .base = base };
+	struct buf err = BUF_INIT;
+	char *dir = tmpdir();
+	struct queue *q = queue_open(dir, base, &err);
+	struct queue_msg_in *m1, *m2, **dsn;
+	struct queue_outcome *o;
+	struct queue_batch *b;
+	uint64_t id1, id2, rid_a, rid_b, rid_c, rid_d;
+
+	assert_non_null(q);
+	m1 = msg("a@example.org", "example.org", "first\r\n");
+	add_rcpt(m1, "b@sub.example.org", "sub.example.org");
+	add_rcpt(m1, "c@other.test", "other.test");
+	m2 = msg("d@example.org", "example.org", "second\r\n");
+	id1 = m1->id;
+	id2 = m2->id;
+	w.pending = 2;
+	queue_put(q, m1, put_cb, &w);
+	queue_put(q, m2, put_cb, &w);
+	wait_all(&w);
+	assert_int_equal(w.ok, 2);
+
+	/* counts follow labels: the exact domain, or with its subdomains */
+	count(q, &fw, "example.org", false);
+	assert_int_equal(fw.msgs, 2);
+	assert_int_equal(fw.rcpts, 2);
+	count(q, &fw, "example.org", true);
+	assert_int_equal(fw.msgs, 2);
+	assert_int_equal(fw.rcpts, 3);
+	count(q, &fw, "org", true);
+	assert_int_equal(fw.rcpts, 3);
+	count(q, &fw, "le.org", true);
+	assert_int_equal(fw.rcpts, 0);
+
+	/* fetch one message at a time, only that domain's recipients */
+	b = fetch(q, &fw, "example.org", false, 0, 1);
+	assert_int_equal(b->n, 1);
+	assert_true(b->more);
+	assert_int_equal(b->items[0].id, id1);
+	assert_int_equal(b->items[0].nrcpt, 1);
+	assert_string_equal(b->items[0].rcpts[0].addr, "a@example.org");
+	assert_int_equal(b->items[0].body_error, 0);
+	assert_string_equal(b->items[0].body.p, "first\r\n");
+	rid_a = b->items[0].rcpts[0].rid;
+	queue_batch_free(b);
+	b = fetch(q, &fw, "example.org", false, id1, 1);
+	assert_int_equal(b->n, 1);
+	assert_int_equal(b->items[0].id, id2);
+	rid_d = b->items[0].rcpts[0].rid;
+	queue_batch_free(b);
+	b = fetch(q, &fw, "example.org", true, 0, 10);
+	assert_int_equal(b->n, 2);
+	assert_false(b->more);
+	assert_int_equal(b->items[0].nrcpt, 2);	/* a and b, not c */
+	rid_b = b->items[0].rcpts[1].rid;
+	queue_batch_free(b);
+	b = fetch(q, &fw, "other.test", false, 0, 10);
+	rid_c = b->items[0].rcpts[0].rid;
+	queue_batch_free(b);
+
+	/* a delivered; d failed, with its bounce committed alongside */
+	o = xcalloc(2, sizeof(*o));
+	o[0] = (struct queue_outcome){ rid_d, id2, QUEUE_R_FAILED, 0,
+		xstrdup("550 5.1.1 no such user"), true };
+	o[1] = (struct queue_outcome){ rid_a, id1, QUEUE_R_DELIVERED, 0, NULL,
+		true };
+	dsn = xcalloc(1, sizeof(*dsn));
+	dsn[0] = msg("s@client.test", "client.test", "bounce\r\n");
+	dsn[0]->rcpts[0].state = QUEUE_R_QUEUED;	/* bounces are due at once */
+	w.pending = 1;
+	w.ok = 0;
+	queue_update(q, o, 2, dsn, 1, put_cb, &w);
+	wait_all(&w);
+	assert_int_equal(w.ok, 1);
+	count(q, &fw, "example.org", true);
+	assert_int_equal(fw.msgs, 1);
+	assert_int_equal(fw.rcpts, 1);		/* only b is left */
+	count(q, &fw, "client.test", false);
+	assert_int_equal(fw.msgs, 1);
+	w.pending = 1;
+	queue_show(q, id2, text_cb, &w);	/* all done: retired */
+	wait_all(&w);
+	assert_int_equal(w.last, QUEUE_ENOENT);
+
+	/* b delivered, c deferred: not due now, due later */
+	o = xcalloc(2, sizeof(*o));
+	o[0] = (struct queue_outcome){ rid_b, id1, QUEUE_R_DELIVERED, 0, NULL, true };
+	o[1] = (struct queue_outcome){ rid_c, id1, QUEUE_R_DEFERRED, 5000,
+		xstrdup("451 4.3.0 try later"), true };
+	w.pending = 1;
+	queue_update(q, o, 2, NULL, 0, put_cb, &w);
+	wait_all(&w);
+	w.pending = 1;
+	queue_due(q, 4000, 10, text_cb, &w);
+	wait_all(&w);
+	assert_null(strstr(w.rows.p, "other.test"));
+	assert_non_null(strstr(w.rows.p, "client.test\t0\n"));
+	assert_non_null(strstr(w.rows.p, "next\t5000\n"));
+	w.pending = 1;
+	queue_due(q, 6000, 10, text_cb, &w);
+	wait_all(&w);
+	assert_non_null(strstr(w.rows.p, "other.test\t5000\n"));
+	w.pending = 1;
+	queue_show(q, id1, text_cb, &w);
+	wait_all(&w);
+	assert_non_null(strstr(w.rows.p, "451 4.3.0 try later"));
+
+	/* c delivered: message 1 retired too */
+	o = xcalloc(1, sizeof(*o));
+	o[0] = (struct queue_outcome){ rid_c, id1, QUEUE_R_DELIVERED, 0, NULL, true };
+	w.pending = 1;
+	queue_update(q, o, 1, NULL, 0, put_cb, &w);
+	wait_all(&w);
+	w.pending = 1;
+	queue_show(q, id1, text_cb, &w);
+	wait_all(&w);
+	assert_int_equal(w.last, QUEUE_ENOENT);
+	queue_close(q);
+	buf_free(&err);
+	buf_free(&w.rows);
+	event_base_free(base);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_list_restart),
 		cmocka_unit_test(test_segment_verifies),
 		cmocka_unit_test(test_recovery_drops_unreferenced_segments),
+		cmocka_unit_test(test_fetch_update_retire),
 	};
 
 	log_init("test", LOG_LVL_WARN, 0);
