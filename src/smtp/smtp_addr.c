@@ -93,6 +93,7 @@ static int hexval(char c)
 	return -1;
 }
 
+/* smtp_domain_check - LDH domain name rules, no address literal */
 enum smtp_addr_status smtp_domain_check(const char *s, size_t n,
     const char **errtext)
 {
@@ -645,6 +646,7 @@ static enum smtp_addr_status parse_params(const char *a, size_t len,
 	return SMTP_ADDR_OK;
 }
 
+/* smtp_addr_parse - the path, then its ESMTP parameters */
 enum smtp_addr_status smtp_addr_parse(const char *arg, size_t len,
     enum smtp_addr_kind kind, struct smtp_path *path,
     struct smtp_params *params, const char **errtext)
@@ -662,6 +664,7 @@ enum smtp_addr_status smtp_addr_parse(const char *arg, size_t len,
 	return parse_params(arg, len, end, kind, params, errtext);
 }
 
+/* smtp_xtext_encode - RFC 3461 xtext, upper-case hex */
 bool smtp_xtext_encode(const char *s, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789ABCDEF";

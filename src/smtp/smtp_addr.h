@@ -102,7 +102,8 @@ enum smtp_addr_kind { SMTP_ADDR_MAIL, SMTP_ADDR_RCPT };
  * IPv4 literals are dotted quads of 0..255; "[IPv6:...]" needs hex
  * digits, dots and at least two colons.  Parameters are separated by
  * one or more spaces; a keyword without "=" (e.g. SMTPUTF8) is unknown;
- * more than 16 parameters is SMTP_ADDR_PARAM_BAD.  xtext must use
+ * more than 16 parameters is SMTP_ADDR_PARAM_BAD, whatever they hold
+ * (counted before any is looked at).  xtext must use
  * upper-case hex after "+".  NOTIFY list elements may repeat.
  */
 enum smtp_addr_status smtp_addr_parse(const char *arg, size_t len,
@@ -113,7 +114,7 @@ enum smtp_addr_status smtp_addr_parse(const char *arg, size_t len,
  * smtp_domain_check - s[0..len) is a domain name by the path rules above
  * (LDH labels, lengths, no empty label, last label not all digits; no
  * address literal).  Returns SMTP_ADDR_OK, SMTP_ADDR_SYNTAX or
- * SMTP_ADDR_TOO_LONG, with *errtext as for smtp_addr_parse().  Case is
+ * SMTP_ADDR_TOO_LONG; on error *errtext (if not NULL) says why.  Case is
  * not changed or checked.  Usable for ETRN arguments and HELO names.
  */
 enum smtp_addr_status smtp_domain_check(const char *s, size_t len,

@@ -94,6 +94,7 @@ static enum smtp_verb lookup_verb(const char *s, size_t n)
 	return SMTP_VERB_UNKNOWN;
 }
 
+/* smtp_cmd_parse - verb and argument offsets of one command line */
 enum smtp_cmd_status smtp_cmd_parse(const char *line, size_t len,
     struct smtp_cmd *out)
 {
@@ -139,6 +140,7 @@ enum smtp_cmd_status smtp_cmd_parse(const char *line, size_t len,
 	return SMTP_CMD_OK;
 }
 
+/* smtp_verb_name - the verb in upper case, for logs and replies */
 const char *smtp_verb_name(enum smtp_verb v)
 {
 	switch (v) {

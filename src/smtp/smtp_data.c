@@ -64,6 +64,7 @@ static void end_line(struct smtp_data *d, struct sink *sk)
 	d->state = ST_BOL;
 }
 
+/* smtp_data_init - ready for the first byte after the 354 reply */
 void smtp_data_init(struct smtp_data *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -71,6 +72,7 @@ void smtp_data_init(struct smtp_data *d)
 	d->in_header = true;
 }
 
+/* smtp_data_feed - run the machine over in[0..len) */
 size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t len,
     struct buf *out, bool *done)
 {

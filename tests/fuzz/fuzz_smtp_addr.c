@@ -85,6 +85,7 @@ static void check_params(const struct smtp_params *pr)
 		abort();
 }
 
+/* LLVMFuzzerTestOneInput - one MAIL/RCPT argument, both kinds */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum smtp_addr_kind kinds[] = {

@@ -14,6 +14,7 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* LLVMFuzzerTestOneInput - one command line */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *line = (const char *)data;

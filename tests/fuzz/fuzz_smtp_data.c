@@ -71,6 +71,7 @@ static void check_end(const struct result *r, const char *in)
 		abort();
 }
 
+/* LLVMFuzzerTestOneInput - one DATA stream, fed whole and in pieces */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *in = (const char *)data;
@@ -101,8 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(&disc, in, size, &cut, 1, true);
 	same(&whole, &disc, false);
 
-	if (size <= 2048) {
-		size_t i, one[2048];
+	if (size <= 1024) {
+		size_t i, one[1024];
 
 		for (i = 0; i < size; i++)
 			one[i] = i + 1;
