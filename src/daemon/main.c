@@ -12,6 +12,8 @@
 #include "log/log.h"
 #include "net/listener.h"
 #include "queue/queue.h"
+#include "sched/sched.h"
+#include "smtpc/smtpc_deliver.h"
 #include "smtpd/smtpd_glue.h"
 #include "tls/tls.h"
 #include "util/idgen.h"
@@ -35,6 +37,8 @@ struct daemon {
 	struct smtpd_server *smtpd;
 	struct queue *q;
 	struct ctl_server *ctl;
+	struct smtpc_deliver *deliver;
+	struct sched *sched;
 	SSL_CTX *tls;
 };
 
@@ -80,6 +84,18 @@ static void drop_privileges(const char *user, const char *queue_dir)
 	    (int)pw->pw_uid);
 }
 
+static void on_sched_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	event_base_loopexit(d->base, NULL);
+}
+
+/*
+ * on_stop - stop accepting; end deliveries in progress (their results are
+ * recorded first: what was delivered stays delivered), then leave the
+ * loop; main() then finishes every commit in flight.
+ */
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -87,7 +103,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	log_info("event=stopping signal=%d sessions=%u", (int)sig,
 	    smtpd_server_sessions(d->smtpd));
 	net_listener_stop(d->smtp);
-	event_base_loopexit(d->base, NULL);
+	smtpc_deliver_stop(d->deliver);
+	sched_stop(d->sched, on_sched_stopped, d);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -165,6 +182,13 @@ int main(int argc, char **argv)
 		    log_value(err.p, err.len));
 	idgen_floor(queue_max_id(d.q));
 	smtpd_server_attach(d.smtpd, d.smtp, d.q);
+	d.deliver = smtpc_deliver_new(d.base, d.cfg, &err);
+	if (d.deliver == NULL)
+		log_fatal("event=fatal reason=delivery error=%s",
+		    log_value(err.p, err.len));
+	d.sched = sched_new(d.base, d.cfg, d.q, d.deliver);
+	queue_set_commit_hook(d.q, sched_kick, d.sched);
+	sched_start(d.sched);
 	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, &err);
 	if (d.ctl == NULL)
 		log_fatal("event=fatal reason=control error=%s",
@@ -182,6 +206,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	queue_close(d.q);
+	sched_free(d.sched);
+	smtpc_deliver_free(d.deliver);
 	smtpd_server_free(d.smtpd);
 	net_listener_free(d.smtp);
 	ctl_server_free(d.ctl);

@@ -106,6 +106,14 @@ void queue_put(struct queue *q, struct queue_msg_in *m, queue_put_cb *cb,
  */
 bool queue_space_ok(struct queue *q, uint64_t size);
 
+/*
+ * queue_set_commit_hook - fn(arg, domain) runs on the loop, after the
+ * callbacks of a commit, once per domain that committed messages have
+ * recipients due at once for (state QUEUED): the scheduler's cue.
+ */
+typedef void queue_hook_fn(void *arg, const char *domain);
+void queue_set_commit_hook(struct queue *q, queue_hook_fn *fn, void *arg);
+
 /* queue_max_id - the largest message id in the store (for idgen_floor) */
 uint64_t queue_max_id(struct queue *q);
 

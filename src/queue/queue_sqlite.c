@@ -84,6 +84,8 @@ struct queue {
 	struct event *done_ev;
 	atomic_ullong free_bytes;
 	uint64_t max_id;
+	queue_hook_fn *hook;
+	void *hook_arg;
 	sqlite3_stmt *ins_msg, *ins_rcpt, *upd_seg;
 	sqlite3_stmt *upd_rcpt, *msg_pending, *msg_seg, *del_rcpts, *del_msg,
 	    *seg_release, *seg_live, *seg_del;
@@ -211,6 +213,34 @@ static void queue_finish(struct queue *q, struct qjob *j)
 	event_active(q->done_ev, EV_READ, 0);
 }
 
+/* queue_run_hook - tell the scheduler which domains got due mail */
+static void queue_run_hook(struct queue *q, const struct qjob *j)
+{
+	size_t i, k, p;
+
+	for (i = 0; i < j->nmsg; i++) {
+		const struct queue_msg_in *m = j->msgs[i];
+
+		for (k = 0; k < m->nrcpt; k++) {
+			if (m->rcpts[k].state != QUEUE_R_QUEUED)
+				continue;
+			for (p = 0; p < k; p++)	/* once per domain */
+				if (m->rcpts[p].state == QUEUE_R_QUEUED &&
+				    strcmp(m->rcpts[p].domain,
+				    m->rcpts[k].domain) == 0)
+					break;
+			if (p == k)
+				q->hook(q->hook_arg, m->rcpts[k].domain);
+		}
+	}
+}
+
+void queue_set_commit_hook(struct queue *q, queue_hook_fn *fn, void *arg)
+{
+	q->hook = fn;
+	q->hook_arg = arg;
+}
+
 /* queue_done_cb - on the loop: run the callbacks of finished jobs */
 static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -231,6 +261,8 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 		case QJOB_PUT:
 			if (j->put_cb)
 				j->put_cb(j->arg, j->st);
+			if (j->st == QUEUE_OK && q->hook)
+				queue_run_hook(q, j);
 			break;
 		case QJOB_FETCH:
 			j->batch_cb(j->arg, j->st, j->batch);

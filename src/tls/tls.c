@@ -45,6 +45,39 @@ fail:
 	return NULL;
 }
 
+SSL_CTX *tls_client_ctx_new(struct buf *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		tls_err(err, "cannot create TLS client context", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+struct bufferevent *tls_client_upgrade(struct event_base *base,
+    struct bufferevent *plain, SSL_CTX *ctx, const char *host)
+{
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	if (host && *host && host[0] != '[')
+		SSL_set_tlsext_host_name(ssl, host);
+	bev = bufferevent_openssl_filter_new(base, plain, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 void tls_ctx_free(SSL_CTX *ctx)
 {
 	SSL_CTX_free(ctx);

@@ -22,7 +22,14 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 SSL_CTX *tls_server_ctx_new(const char *cert, const char *key,
     struct buf *err);
+/* tls_client_ctx_new - for outbound STARTTLS: TLS 1.2 or newer, the
+ * server's certificate is not verified (opportunistic TLS, as MTAs do
+ * without DANE or MTA-STS; "must" means encrypted, not authenticated) */
+SSL_CTX *tls_client_ctx_new(struct buf *err);
 void tls_ctx_free(SSL_CTX *ctx);
+/* tls_client_upgrade - wrap a connected plain bufferevent, SNI = host */
+struct bufferevent *tls_client_upgrade(struct event_base *base,
+    struct bufferevent *plain, SSL_CTX *ctx, const char *host);
 struct bufferevent *tls_server_upgrade(struct event_base *base,
     struct bufferevent *plain, SSL_CTX *ctx);
 /* tls_version - "TLSv1.3" etc. of a filter bufferevent, "" if none */

@@ -1,0 +1,451 @@
+/* sched - when mail leaves: retries, flushes, concurrency */
+#include "sched/sched.h"
+#include "bounce/bounce.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "queue/queue.h"
+#include "smtpc/smtpc_deliver.h"
+#include "util/idgen.h"
+#include "util/xalloc.h"
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCHED_MAX_RUNS 20		/* domains delivering at once */
+#define SCHED_BATCH 100			/* messages per fetch */
+#define SCHED_TICK_MAX 60		/* seconds between looks for due mail */
+#define SCHED_BACKOFF_MIN 300		/* first retry after 5 minutes */
+#define SCHED_BACKOFF_MAX (4 * 3600)	/* then doubling up to 4 hours */
+#define SCHED_BUCKETS 1024
+
+struct srun {
+	struct srun *next;
+	struct sched *s;
+	char *domain;
+	bool running;
+	bool flush;		/* this run takes every pending recipient */
+	bool again_flush;	/* a flush was asked for during the run */
+	bool again_due;		/* new due mail arrived during the run */
+	bool more;
+	uint64_t after_id;
+};
+
+struct sched {
+	struct event_base *base;
+	struct config *cfg;
+	struct queue *q;
+	struct smtpc_deliver *d;
+	struct event *timer;
+	bool stopping;
+	unsigned running;
+	void (*stop_done)(void *);
+	void *stop_arg;
+	struct config_domain fallback;	/* for domains we do not serve (DSNs) */
+	struct srun *buckets[SCHED_BUCKETS];
+};
+
+static void sched_fetch(struct srun *r);
+static void sched_arm(struct sched *s, long seconds);
+
+static unsigned sched_hash(const char *d)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *d; d++)
+		h = (h ^ (unsigned char)*d) * 16777619u;
+	return h % SCHED_BUCKETS;
+}
+
+static struct srun *sched_find(const struct sched *s, const char *domain)
+{
+	struct srun *r;
+
+	for (r = s->buckets[sched_hash(domain)]; r; r = r->next)
+		if (strcmp(r->domain, domain) == 0)
+			return r;
+	return NULL;
+}
+
+static struct srun *sched_get(struct sched *s, const char *domain)
+{
+	struct srun *r = sched_find(s, domain);
+	unsigned h;
+
+	if (r)
+		return r;
+	h = sched_hash(domain);
+	r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->domain = xstrdup(domain);
+	r->next = s->buckets[h];
+	s->buckets[h] = r;
+	return r;
+}
+
+static void sched_forget(struct sched *s, struct srun *r)
+{
+	struct srun **pp;
+
+	for (pp = &s->buckets[sched_hash(r->domain)]; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			free(r->domain);
+			free(r);
+			return;
+		}
+	}
+}
+
+static const struct config_domain *sched_domain(const struct sched *s,
+    const char *domain)
+{
+	const struct config_domain *d = config_find_domain(s->cfg, domain);
+
+	return d ? d : &s->fallback;
+}
+
+static void sched_start_run(struct sched *s, struct srun *r, bool flush)
+{
+	r->running = true;
+	r->flush = flush;
+	r->again_flush = r->again_due = false;
+	r->after_id = 0;
+	s->running++;
+	log_info("event=run_start domain=%s kind=%s", r->domain,
+	    flush ? "flush" : "retry");
+	sched_fetch(r);
+}
+
+static void sched_end_run(struct sched *s, struct srun *r)
+{
+	r->running = false;
+	s->running--;
+	if (!s->stopping && (r->again_flush || r->again_due)) {
+		sched_start_run(s, r, r->again_flush);
+		return;
+	}
+	sched_forget(s, r);
+	if (s->stopping && s->running == 0 && s->stop_done)
+		s->stop_done(s->stop_arg);
+	else if (!s->stopping)
+		sched_arm(s, 1);	/* a slot is free: look for due work */
+}
+
+/* sched_backoff - seconds until the next try after n attempts */
+static long sched_backoff(int attempts)
+{
+	long t = SCHED_BACKOFF_MIN;
+
+	while (--attempts > 0 && t < SCHED_BACKOFF_MAX)
+		t *= 2;
+	return t < SCHED_BACKOFF_MAX ? t : SCHED_BACKOFF_MAX;
+}
+
+static void sched_updated_cb(void *arg, enum queue_status st)
+{
+	struct srun *r = arg;
+	struct sched *s = r->s;
+
+	if (st != QUEUE_OK)
+		log_err("event=store_error op=record_outcomes domain=%s"
+		    " detail=\"outcomes not recorded; the recipients stay"
+		    " queued and will be tried again\"", r->domain);
+	if (st == QUEUE_OK && r->more && !s->stopping)
+		sched_fetch(r);
+	else
+		sched_end_run(s, r);
+}
+
+static const char *sched_verdict(int state)
+{
+	switch (state) {
+	case QUEUE_R_DELIVERED:
+		return "delivered";
+	case QUEUE_R_FAILED:
+		return "bounced";
+	case QUEUE_R_HELD:
+		return "held";
+	default:
+		return "deferred";
+	}
+}
+
+/*
+ * sched_delivered_cb - results to outcomes: 2xx delivered; 5xx failed;
+ * 4xx deferred with backoff (held again in a hold domain), or failed with
+ * 4.4.7 once the domain's lifetime is over.  Failures bring their DSN
+ * into the same commit.
+ */
+static void sched_delivered_cb(void *arg, struct queue_batch *b,
+    struct smtpc_result **res)
+{
+	struct srun *r = arg;
+	struct sched *s = r->s;
+	const struct config_domain *dom = sched_domain(s, r->domain);
+	struct queue_outcome *o;
+	struct queue_msg_in **dsns;
+	size_t i, k, n = 0, ndsn = 0, total = 0;
+	time_t now = time(NULL);
+
+	for (i = 0; i < b->n; i++)
+		total += b->items[i].nrcpt;
+	o = xcalloc(total + 1, sizeof(*o));
+	dsns = xcalloc(b->n + 1, sizeof(*dsns));
+	for (i = 0; i < b->n; i++) {
+		struct queue_item *it = &b->items[i];
+		enum bounce_kind *kinds = xcalloc(it->nrcpt + 1, sizeof(*kinds));
+		char qid[IDGEN_HEX_LEN + 1];
+		struct queue_msg_in *dsn;
+
+		idgen_format(it->id, qid);
+		for (k = 0; k < it->nrcpt; k++) {
+			struct smtpc_result *x = &res[i][k];
+			struct queue_outcome *oc = &o[n++];
+
+			oc->rid = it->rcpts[k].rid;
+			oc->msg = it->id;
+			oc->count_attempt = true;
+			if (x->code / 100 == 2) {
+				oc->state = QUEUE_R_DELIVERED;
+			} else if (x->code / 100 == 5) {
+				oc->state = QUEUE_R_FAILED;
+				kinds[k] = BOUNCE_FAILED;
+			} else if (now - it->arrival > dom->lifetime) {
+				oc->state = QUEUE_R_FAILED;
+				kinds[k] = BOUNCE_FAILED;
+				snprintf(x->enh, sizeof(x->enh), "4.4.7");
+			} else if (dom->mode == CONFIG_MODE_HOLD) {
+				oc->state = QUEUE_R_HELD;
+			} else {
+				oc->state = QUEUE_R_DEFERRED;
+				oc->next_try = now +
+				    sched_backoff(it->rcpts[k].attempts + 1);
+			}
+			oc->reply = xstrdup(x->text);
+			log_info("event=%s qid=%s to=%s domain=%s reply=%s",
+			    sched_verdict(oc->state), qid,
+			    log_value(it->rcpts[k].addr,
+			    strlen(it->rcpts[k].addr)), r->domain,
+			    log_value(x->text, strlen(x->text)));
+		}
+		dsn = bounce_make(s->cfg, it, kinds, res[i], NULL, now);
+		if (dsn) {
+			char dq[IDGEN_HEX_LEN + 1];
+
+			idgen_format(dsn->id, dq);
+			log_info("event=dsn qid=%s dsn_qid=%s to=%s", qid, dq,
+			    log_value(dsn->rcpts[0].addr,
+			    strlen(dsn->rcpts[0].addr)));
+			dsns[ndsn++] = dsn;
+		}
+		free(kinds);
+	}
+	if (b->n > 0)
+		r->after_id = b->items[b->n - 1].id;
+	r->more = b->more;
+	smtpc_deliver_results_free(res, b->n);
+	queue_batch_free(b);
+	queue_update(s->q, o, n, dsns, ndsn, sched_updated_cb, r);
+}
+
+static void sched_fetched_cb(void *arg, enum queue_status st,
+    struct queue_batch *b)
+{
+	struct srun *r = arg;
+	struct sched *s = r->s;
+
+	if (st != QUEUE_OK || b == NULL || b->n == 0 || s->stopping) {
+		if (st != QUEUE_OK)
+			log_err("event=store_error op=fetch domain=%s",
+			    r->domain);
+		queue_batch_free(b);
+		sched_end_run(s, r);
+		return;
+	}
+	smtpc_deliver_run(s->d, sched_domain(s, r->domain), b,
+	    sched_delivered_cb, r);
+}
+
+static void sched_fetch(struct srun *r)
+{
+	struct queue_sel sel;
+
+	memset(&sel, 0, sizeof(sel));
+	sel.domain = r->domain;
+	sel.due_only = !r->flush;
+	sel.now = time(NULL);
+	sel.after_id = r->after_id;
+	sel.limit = SCHED_BATCH;
+	sel.bodies = true;
+	queue_fetch(r->s->q, &sel, sched_fetched_cb, r);
+}
+
+static void sched_due_cb(void *arg, enum queue_status st,
+    const struct buf *rows)
+{
+	struct sched *s = arg;
+	long wait = SCHED_TICK_MAX;
+	size_t nrows = 0;
+	const char *p, *end;
+	time_t now = time(NULL);
+
+	if (st != QUEUE_OK || s->stopping) {
+		if (!s->stopping)
+			sched_arm(s, SCHED_TICK_MAX);
+		return;
+	}
+	for (p = rows->p, end = p ? p + rows->len : NULL; p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *tab = memchr(p, '\t', (size_t)((nl ? nl : end) - p));
+		char dom[256];
+
+		if (nl == NULL || tab == NULL || (size_t)(tab - p) >= sizeof(dom))
+			break;
+		memcpy(dom, p, (size_t)(tab - p));
+		dom[tab - p] = '\0';
+		if (strcmp(dom, "next") == 0) {
+			long long t = atoll(tab + 1);
+
+			if (t > 0 && t - now < wait)
+				wait = (long)(t - now);
+		} else {
+			struct srun *r = sched_get(s, dom);
+
+			nrows++;
+			if (!r->running && s->running < SCHED_MAX_RUNS &&
+			    sched_domain(s, dom)->mode == CONFIG_MODE_RETRY)
+				sched_start_run(s, r, false);
+			else if (!r->running)
+				sched_forget(s, r);
+		}
+		p = nl + 1;
+	}
+	if (nrows >= SCHED_MAX_RUNS)
+		wait = 1;	/* more than one round of work */
+	sched_arm(s, wait < 1 ? 1 : wait);
+}
+
+static void sched_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+
+	if (!s->stopping)
+		queue_due(s->q, time(NULL), SCHED_MAX_RUNS * 2, sched_due_cb, s);
+}
+
+static void sched_arm(struct sched *s, long seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (s->stopping)
+		return;
+	/* an earlier wake-up wins over a later one */
+	if (evtimer_pending(s->timer, NULL)) {
+		struct timeval cur;
+
+		evtimer_pending(s->timer, &cur);
+		if (cur.tv_sec > 0) {
+			struct timeval now;
+
+			event_base_gettimeofday_cached(s->base, &now);
+			if (cur.tv_sec - now.tv_sec <= seconds)
+				return;
+		}
+	}
+	evtimer_add(s->timer, &tv);
+}
+
+struct sched *sched_new(struct event_base *base, struct config *cfg,
+    struct queue *q, struct smtpc_deliver *d)
+{
+	struct sched *s = xcalloc(1, sizeof(*s));
+
+	s->base = base;
+	s->cfg = config_ref(cfg);
+	s->q = q;
+	s->d = d;
+	s->timer = evtimer_new(base, sched_tick, s);
+	s->fallback.name = (char *)"";
+	s->fallback.route = CONFIG_ROUTE_MX;
+	s->fallback.mode = CONFIG_MODE_RETRY;
+	s->fallback.tls = CONFIG_TLS_MAY;
+	s->fallback.lifetime = 5 * 86400;
+	return s;
+}
+
+void sched_start(struct sched *s)
+{
+	sched_arm(s, 1);
+}
+
+void sched_kick(void *arg, const char *domain)
+{
+	struct sched *s = arg;
+	struct srun *r;
+
+	if (s->stopping)
+		return;
+	r = sched_get(s, domain);
+	if (r->running)
+		r->again_due = true;
+	else if (s->running < SCHED_MAX_RUNS)
+		sched_start_run(s, r, false);
+	else
+		sched_forget(s, r);	/* the timer will find it */
+}
+
+enum sched_flush sched_flush(struct sched *s, const char *domain)
+{
+	struct srun *r;
+
+	if (s->stopping)
+		return SCHED_FLUSH_BUSY;
+	r = sched_find(s, domain);
+	if (r && r->running) {
+		r->again_flush = true;
+		return SCHED_FLUSH_JOINED;
+	}
+	if (s->running >= SCHED_MAX_RUNS)
+		return SCHED_FLUSH_BUSY;
+	sched_start_run(s, sched_get(s, domain), true);
+	return SCHED_FLUSH_STARTED;
+}
+
+bool sched_busy(const struct sched *s, const char *domain)
+{
+	const struct srun *r = sched_find(s, domain);
+
+	return r && r->running;
+}
+
+void sched_stop(struct sched *s, void (*done)(void *), void *arg)
+{
+	s->stopping = true;
+	s->stop_done = done;
+	s->stop_arg = arg;
+	evtimer_del(s->timer);
+	if (s->running == 0 && done)
+		done(arg);
+}
+
+void sched_free(struct sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < SCHED_BUCKETS; i++) {
+		while (s->buckets[i]) {
+			struct srun *r = s->buckets[i];
+
+			s->buckets[i] = r->next;
+			free(r->domain);
+			free(r);
+		}
+	}
+	event_free(s->timer);
+	config_unref(s->cfg);
+	free(s);
+}
