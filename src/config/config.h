@@ -135,14 +135,22 @@ struct config_errors {
  * config_parse - text to config.  Returns NULL and fills errs (every error
  * found, not just the first) when the text is invalid; the caller frees
  * errs with config_errors_free().  name is used in messages only.
- * Pure: no I/O (domains_file is not read here; see config_load).
+ * Pure: no I/O (domains_file is not read here; see config_load), and an
+ * unset hostname becomes "localhost".
+ * Each message is "name:line: text" ("line N: text" when name is NULL,
+ * "name: text" for line 0), sorted by line; at most 100, the last of them
+ * then saying that the parse stopped.  errs is left alone on success.
  */
 struct config *config_parse(const char *text, size_t len, const char *name,
     struct config_errors *errs);
 
 /*
  * config_load - read path (and domains_file, if set) and parse.  Messages
- * are "path:line: text".  NULL on any error, with errs filled.
+ * are "path:line: text"; those of the domains_file carry its own path and
+ * lines; a file that cannot be read gives "path: cannot open: reason" with
+ * line 0.  Each file is capped at 16 MiB.  Relative paths, domains_file's
+ * included, are relative to the working directory.  NULL on any error,
+ * with errs filled.
  */
 struct config *config_load(const char *path, struct config_errors *errs);
 
@@ -162,7 +170,8 @@ const struct config_domain *config_find_domain(const struct config *c,
 const struct config_queue *config_find_queue(const struct config *c,
     const char *name);
 
-/* config_net_match - the address (family, 4 or 16 bytes) is in the list */
+/* config_net_match - the address (family, 4 or 16 bytes) is in the list;
+ * an IPv4-mapped IPv6 address (::ffff:a.b.c.d) also matches IPv4 networks */
 bool config_net_match(const struct config_netlist *l, int family,
     const void *addr);
 

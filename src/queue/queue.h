@@ -182,18 +182,24 @@ struct queue_sel {
 
 typedef void queue_batch_cb(void *arg, enum queue_status st,
     struct queue_batch *b);
+/* queue_count_cb - messages and recipients pending, and the domains they
+ * are for, one per line */
 typedef void queue_count_cb(void *arg, enum queue_status st, uint64_t msgs,
-    uint64_t rcpts);
+    uint64_t rcpts, const struct buf *domains);
 
 /* queue_fetch - the callback owns b and frees it with queue_batch_free() */
 void queue_fetch(struct queue *q, const struct queue_sel *sel,
     queue_batch_cb *cb, void *arg);
 void queue_batch_free(struct queue_batch *b);
 
-/* queue_count - messages and recipients pending for a domain (or subtree):
- * an index range on the reversed-label key, never a scan of the queue */
-void queue_count(struct queue *q, const char *domain, bool subtree,
-    queue_count_cb *cb, void *arg);
+/*
+ * queue_count - messages and recipients pending for a set of domains (each
+ * message counted once), or (subtree, one domain) for a domain and all
+ * its subdomains: index lookups on the reversed-label key that follow
+ * those domains' own rows, never a scan of the queue.
+ */
+void queue_count(struct queue *q, const char *const *domains, size_t n,
+    bool subtree, queue_count_cb *cb, void *arg);
 
 /* queue_due - rows "domain<TAB>earliest next try" of domains with due
  * recipients (at most limit), and one row "next<TAB>time" with the

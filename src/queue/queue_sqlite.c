@@ -57,6 +57,8 @@ struct qjob {
 	queue_count_cb *count_cb;
 	void *arg;
 	char *domain;
+	char **domains;		/* QJOB_COUNT */
+	size_t ndomains;
 	uint64_t id;
 	struct queue_sel sel;
 	struct queue_batch *batch;
@@ -199,6 +201,9 @@ static void qjob_free(struct qjob *j)
 		free(j->out[i].reply);
 	free(j->out);
 	free(j->domain);
+	for (i = 0; i < j->ndomains; i++)
+		free(j->domains[i]);
+	free(j->domains);
 	queue_batch_free(j->batch);
 	buf_free(&j->rows);
 	free(j);
@@ -270,7 +275,7 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case QJOB_COUNT:
 			j->count_cb(j->arg, j->st, j->count_msgs,
-			    j->count_rcpts);
+			    j->count_rcpts, &j->rows);
 			break;
 		default:
 			j->text_cb(j->arg, j->st, &j->rows);
@@ -916,34 +921,73 @@ out:
 	return rc;
 }
 
+/*
+ * queue_q_count - the pending messages and recipients of a set of domains
+ * (keys bound one by one in an IN list) or of a subtree (a key range),
+ * and which domains they are for.
+ */
 static int queue_q_count(struct queue *q, struct qjob *j)
 {
-	static const char exact[] =
-	    "SELECT count(DISTINCT msg), count(*) FROM rcpt"
-	    " WHERE rkey = ?1 AND state IN (0, 1, 2)";
-	static const char tree[] =
-	    "SELECT count(DISTINCT msg), count(*) FROM rcpt"
-	    " WHERE rkey >= ?1 AND rkey < ?2 AND state IN (0, 1, 2)";
-	struct buf lo = BUF_INIT, hi = BUF_INIT;
-	sqlite3_stmt *s;
-	int rc;
+	struct buf where = BUF_INIT, sql = BUF_INIT, lo = BUF_INIT,
+	    hi = BUF_INIT;
+	struct buf *keys = xcalloc(j->ndomains + 1, sizeof(*keys));
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc, pass;
 
-	queue_rkey_range(j->domain, &lo, &hi);
-	rc = sqlite3_prepare_v2(q->rdb, j->sel.subtree ? tree : exact, -1, &s,
-	    NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, lo.p, (int)lo.len, SQLITE_STATIC);
-		if (j->sel.subtree)
-			sqlite3_bind_text(s, 2, hi.p, (int)hi.len,
-			    SQLITE_STATIC);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			j->count_msgs = (uint64_t)sqlite3_column_int64(s, 0);
-			j->count_rcpts = (uint64_t)sqlite3_column_int64(s, 1);
-			rc = SQLITE_OK;
+	if (j->sel.subtree) {
+		queue_rkey_range(j->domains[0], &lo, &hi);
+		buf_puts(&where, "rkey >= ?1 AND rkey < ?2");
+	} else {
+		buf_puts(&where, "rkey IN (");
+		for (i = 0; i < j->ndomains; i++) {
+			domain_rkey(&keys[i], j->domains[i],
+			    strlen(j->domains[i]));
+			buf_printf(&where, "%s?%zu", i ? "," : "", i + 1);
+		}
+		buf_puts(&where, ")");
+	}
+	rc = SQLITE_OK;
+	for (pass = 0; pass < 2 && rc == SQLITE_OK; pass++) {
+		buf_reset(&sql);
+		if (pass == 0)
+			buf_printf(&sql, "SELECT count(DISTINCT msg), count(*)"
+			    " FROM rcpt WHERE %s AND state IN (0, 1, 2)",
+			    where.p);
+		else
+			buf_printf(&sql, "SELECT DISTINCT domain FROM rcpt"
+			    " WHERE %s AND state IN (0, 1, 2) ORDER BY domain",
+			    where.p);
+		rc = sqlite3_prepare_v2(q->rdb, sql.p, -1, &s, NULL);
+		if (rc != SQLITE_OK)
+			break;
+		if (j->sel.subtree) {
+			sqlite3_bind_text(s, 1, lo.p, (int)lo.len, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, hi.p, (int)hi.len, SQLITE_STATIC);
+		} else {
+			for (i = 0; i < j->ndomains; i++)
+				sqlite3_bind_text(s, (int)i + 1, keys[i].p,
+				    (int)keys[i].len, SQLITE_STATIC);
+		}
+		if (pass == 0) {
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW) {
+				j->count_msgs =
+				    (uint64_t)sqlite3_column_int64(s, 0);
+				j->count_rcpts =
+				    (uint64_t)sqlite3_column_int64(s, 1);
+				rc = SQLITE_OK;
+			}
+		} else {
+			rc = queue_rows(s, &j->rows);
 		}
 		sqlite3_finalize(s);
 	}
+	for (i = 0; i < j->ndomains; i++)
+		buf_free(&keys[i]);
+	free(keys);
+	buf_free(&where);
+	buf_free(&sql);
 	buf_free(&lo);
 	buf_free(&hi);
 	return rc;
@@ -1074,14 +1118,18 @@ void queue_fetch(struct queue *q, const struct queue_sel *sel,
 	queue_read_push(q, j);
 }
 
-void queue_count(struct queue *q, const char *domain, bool subtree,
-    queue_count_cb *cb, void *arg)
+void queue_count(struct queue *q, const char *const *domains, size_t n,
+    bool subtree, queue_count_cb *cb, void *arg)
 {
 	struct qjob *j = queue_job_new(QJOB_COUNT, arg);
+	size_t i;
 
 	j->count_cb = cb;
-	j->domain = xstrdup(domain);
-	j->sel.subtree = subtree;
+	j->domains = xcalloc(n + 1, sizeof(*j->domains));
+	for (i = 0; i < n; i++)
+		j->domains[i] = xstrdup(domains[i]);
+	j->ndomains = n;
+	j->sel.subtree = subtree && n == 1;
 	queue_read_push(q, j);
 }
 

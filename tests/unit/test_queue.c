@@ -248,6 +248,7 @@ struct fetch_waiter {
 	struct event_base *base;
 	struct queue_batch *b;
 	uint64_t msgs, rcpts;
+	struct buf domains;
 	int pending;
 };
 
@@ -262,13 +263,15 @@ static void fetch_cb(void *arg, enum queue_status st, struct queue_batch *b)
 }
 
 static void count_cb(void *arg, enum queue_status st, uint64_t msgs,
-    uint64_t rcpts)
+    uint64_t rcpts, const struct buf *domains)
 {
 	struct fetch_waiter *w = arg;
 
 	assert_int_equal(st, QUEUE_OK);
 	w->msgs = msgs;
 	w->rcpts = rcpts;
+	buf_reset(&w->domains);
+	buf_append(&w->domains, domains->p, domains->len);
 	if (--w->pending == 0)
 		event_base_loopbreak(w->base);
 }
@@ -290,7 +293,7 @@ static void count(struct queue *q, struct fetch_waiter *w, const char *dom,
     bool subtree)
 {
 	w->pending = 1;
-	queue_count(q, dom, subtree, count_cb, w);
+	queue_count(q, &dom, 1, subtree, count_cb, w);
 	while (w->pending)
 		event_base_dispatch(w->base);
 }
@@ -342,6 +345,20 @@ static void test_fetch_update_retire(void **state)
 	assert_int_equal(fw.rcpts, 3);
 	count(q, &fw, "le.org", true);
 	assert_int_equal(fw.rcpts, 0);
+	count(q, &fw, "example.org", true);
+	assert_string_equal(fw.domains.p, "example.org\nsub.example.org\n");
+	{
+		/* a set of domains: each message counted once */
+		const char *set[] = { "example.org", "other.test", "none.test" };
+
+		fw.pending = 1;
+		queue_count(q, set, 3, false, count_cb, &fw);
+		while (fw.pending)
+			event_base_dispatch(base);
+		assert_int_equal(fw.msgs, 2);
+		assert_int_equal(fw.rcpts, 3);
+		assert_string_equal(fw.domains.p, "example.org\nother.test\n");
+	}
 
 	/* fetch one message at a time, only that domain's recipients */
 	b = fetch(q, &fw, "example.org", false, 0, 1);
@@ -429,6 +446,7 @@ static void test_fetch_update_retire(void **state)
 	queue_close(q);
 	buf_free(&err);
 	buf_free(&w.rows);
+	buf_free(&fw.domains);
 	event_base_free(base);
 	free(dir);
 }
