@@ -114,6 +114,11 @@ struct config {
 	long long idle_timeout;			/* default 300s, 1s..3600s */
 	long long data_timeout;			/* default 600s, 1s..3600s */
 	unsigned long long body_memory_limit;	/* default 256k: larger bodies spill to a temporary file */
+	unsigned long long queue_min_free;	/* default 16M: refuse mail (452) below this much free space */
+	unsigned mx_port;			/* default 25: the port of MX hosts */
+	struct config_listen *etrn_plain_listen;	/* SMTP listeners whose ETRN answers a plain 250 */
+	size_t netrn_plain_listen;
+	unsigned etrn_rate;			/* default 10: ETRN per client address per minute */
 
 	struct config_domain *domains;	/* sorted by name for config_find_domain() */
 	size_t ndomains;

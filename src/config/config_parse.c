@@ -670,12 +670,12 @@ struct laddr {
 static void finish_listen(struct config_parser *p)
 {
 	static const char *const keys[] = {
-		"listen", "odmr_listen", "metrics_listen"
+		"listen", "odmr_listen", "metrics_listen", "etrn_plain_listen"
 	};
 	struct laddr *v = NULL;
 	size_t n = 0, i, j, cnt;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct config_key *k = config_schema_find(keys[i],
 		    strlen(keys[i]), CONFIG_S_GLOBAL);
 		const struct config_listen *ls = *(struct config_listen *const *)

@@ -9,6 +9,7 @@
  */
 #include "config/config.h"
 #include "ctl/ctl_server.h"
+#include "etrn/etrn.h"
 #include "log/log.h"
 #include "net/listener.h"
 #include "queue/queue.h"
@@ -34,6 +35,8 @@ struct daemon {
 	struct event_base *base;
 	struct config *cfg;
 	struct net_listener *smtp;
+	struct net_listener *smtp_plain;	/* ETRN answers a plain 250 */
+	struct etrn *etrn;
 	struct smtpd_server *smtpd;
 	struct queue *q;
 	struct ctl_server *ctl;
@@ -103,6 +106,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	log_info("event=stopping signal=%d sessions=%u", (int)sig,
 	    smtpd_server_sessions(d->smtpd));
 	net_listener_stop(d->smtp);
+	if (d->smtp_plain)
+		net_listener_stop(d->smtp_plain);
 	smtpc_deliver_stop(d->deliver);
 	sched_stop(d->sched, on_sched_stopped, d);
 }
@@ -173,15 +178,24 @@ int main(int argc, char **argv)
 		    log_value(err.p, err.len));
 	net_listener_set_limits(d.smtp, d.cfg->max_connections,
 	    d.cfg->max_connections_per_client);
+	if (d.cfg->netrn_plain_listen > 0) {
+		d.smtp_plain = net_listener_new(d.base, d.cfg->etrn_plain_listen,
+		    d.cfg->netrn_plain_listen, d.cfg->hostname,
+		    smtpd_server_accept_plain250, d.smtpd, &err);
+		if (d.smtp_plain == NULL)
+			log_fatal("event=fatal reason=listen error=%s",
+			    log_value(err.p, err.len));
+		net_listener_set_limits(d.smtp_plain, d.cfg->max_connections,
+		    d.cfg->max_connections_per_client);
+	}
 	if (d.cfg->user && getuid() == 0)
 		drop_privileges(d.cfg->user, d.cfg->queue_dir);
 
-	d.q = queue_open(d.cfg->queue_dir, d.base, &err);
+	d.q = queue_open(d.cfg->queue_dir, d.cfg->queue_min_free, d.base, &err);
 	if (d.q == NULL)
 		log_fatal("event=fatal reason=queue error=%s",
 		    log_value(err.p, err.len));
 	idgen_floor(queue_max_id(d.q));
-	smtpd_server_attach(d.smtpd, d.smtp, d.q);
 	d.deliver = smtpc_deliver_new(d.base, d.cfg, &err);
 	if (d.deliver == NULL)
 		log_fatal("event=fatal reason=delivery error=%s",
@@ -189,6 +203,8 @@ int main(int argc, char **argv)
 	d.sched = sched_new(d.base, d.cfg, d.q, d.deliver);
 	queue_set_commit_hook(d.q, sched_kick, d.sched);
 	sched_start(d.sched);
+	d.etrn = etrn_new(d.cfg, d.q, d.sched);
+	smtpd_server_attach(d.smtpd, d.q, d.etrn);
 	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, &err);
 	if (d.ctl == NULL)
 		log_fatal("event=fatal reason=control error=%s",
@@ -206,10 +222,12 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	queue_close(d.q);
+	etrn_free(d.etrn);
 	sched_free(d.sched);
 	smtpc_deliver_free(d.deliver);
 	smtpd_server_free(d.smtpd);
 	net_listener_free(d.smtp);
+	net_listener_free(d.smtp_plain);
 	ctl_server_free(d.ctl);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -19,6 +19,7 @@
 /* One entry per client address with open connections. */
 struct net_slot {
 	struct net_slot *next;
+	struct net_listener *l;
 	int family;
 	unsigned char bytes[16];
 	unsigned count;
@@ -84,6 +85,7 @@ static struct net_slot *net_slot_get(struct net_listener *l, int family,
 		if (s->family == family && memcmp(s->bytes, b, 16) == 0)
 			return s;
 	s = xcalloc(1, sizeof(*s));
+	s->l = l;
 	s->family = family;
 	memcpy(s->bytes, b, 16);
 	s->next = l->buckets[h];
@@ -91,12 +93,14 @@ static struct net_slot *net_slot_get(struct net_listener *l, int family,
 	return s;
 }
 
-void net_release(struct net_listener *l, struct net_slot *slot)
+void net_release(struct net_slot *slot)
 {
+	struct net_listener *l;
 	struct net_slot **pp;
 
 	if (slot == NULL)
 		return;
+	l = slot->l;
 	l->active--;
 	if (--slot->count > 0)
 		return;

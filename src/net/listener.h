@@ -35,7 +35,7 @@ struct net_listener *net_listener_new(struct event_base *base,
 /* net_listener_set_limits - caps in force from now on (reload-safe) */
 void net_listener_set_limits(struct net_listener *l, unsigned max_total,
     unsigned max_per_client);
-void net_release(struct net_listener *l, struct net_slot *slot);
+void net_release(struct net_slot *slot);
 /* net_listener_stop - close the listening sockets (shutdown) */
 void net_listener_stop(struct net_listener *l);
 void net_listener_free(struct net_listener *l);

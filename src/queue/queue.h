@@ -86,11 +86,12 @@ struct queue;
 
 /*
  * queue_open - open (create) the store under dir, recover, start the
- * threads.  Runs at start-up, before the loop; may block.  NULL on error
+ * threads; mail is refused while the file system has under min_free bytes
+ * free.  Runs at start-up, before the loop; may block.  NULL on error
  * with a message in err.
  */
-struct queue *queue_open(const char *dir, struct event_base *base,
-    struct buf *err);
+struct queue *queue_open(const char *dir, uint64_t min_free,
+    struct event_base *base, struct buf *err);
 /* queue_close - finish every pending commit, stop the threads, close. */
 void queue_close(struct queue *q);
 

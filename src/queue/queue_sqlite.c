@@ -29,7 +29,6 @@
 
 #define QUEUE_BATCH_MAX 256		/* messages per commit at most */
 #define QUEUE_BATCH_BYTES (16u << 20)	/* body bytes per commit at most */
-#define QUEUE_RESERVE_BYTES (16u << 20)	/* refuse mail below this much free */
 
 enum qjob_kind {
 	QJOB_PUT,		/* writer: new messages and/or outcomes */
@@ -85,6 +84,7 @@ struct queue {
 	bool stopping;
 	struct event *done_ev;
 	atomic_ullong free_bytes;
+	uint64_t min_free;	/* refuse mail below this much free space */
 	uint64_t max_id;
 	queue_hook_fn *hook;
 	void *hook_arg;
@@ -298,9 +298,9 @@ bool queue_space_ok(struct queue *q, uint64_t size)
 {
 	unsigned long long f = atomic_load(&q->free_bytes);
 
-	if (f < QUEUE_RESERVE_BYTES)
+	if (f < q->min_free)
 		return false;
-	return size <= f - QUEUE_RESERVE_BYTES;
+	return size <= f - q->min_free;
 }
 
 uint64_t queue_max_id(struct queue *q)
@@ -1300,8 +1300,8 @@ static int queue_prepare(struct queue *q, struct buf *err)
 	return 0;
 }
 
-struct queue *queue_open(const char *dir, struct event_base *base,
-    struct buf *err)
+struct queue *queue_open(const char *dir, uint64_t min_free,
+    struct event_base *base, struct buf *err)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 	struct buf path = BUF_INIT;
@@ -1309,6 +1309,7 @@ struct queue *queue_open(const char *dir, struct event_base *base,
 	int e;
 
 	q->dir = xstrdup(dir);
+	q->min_free = min_free;
 	buf_printf(&path, "%s/seg", dir);
 	q->segdir = buf_steal(&path);
 	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||

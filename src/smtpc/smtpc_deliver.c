@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define DELIVER_SESSION_LIMIT 2		/* greeted sessions per batch */
-#define DELIVER_MX_PORT 25
 
 struct smtpc_deliver {
 	struct event_base *base;
@@ -307,7 +306,7 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 		    djob_dns_cb, j);
 		break;
 	case CONFIG_ROUTE_MX:
-		j->port = DELIVER_MX_PORT;
+		j->port = d->cfg->mx_port;
 		j->dreq = dns_lookup_mx(d->dns, dom->name, &d->self, djob_dns_cb,
 		    j);
 		break;
@@ -360,7 +359,7 @@ static void deliver_self_addrs(struct smtpc_deliver *d)
 		struct sockaddr_in *s4 = (void *)&ss;
 		struct sockaddr_in6 *s6 = (void *)&ss;
 
-		if (d->cfg->listen[i].port != DELIVER_MX_PORT)
+		if (d->cfg->listen[i].port != d->cfg->mx_port)
 			continue;
 		memset(&ss, 0, sizeof(ss));
 		if (inet_pton(AF_INET, d->cfg->listen[i].host, &s4->sin_addr) == 1)

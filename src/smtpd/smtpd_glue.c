@@ -2,6 +2,7 @@
 #include "smtpd/smtpd_glue.h"
 #include "smtpd/smtpd_session.h"
 #include "config/config.h"
+#include "etrn/etrn.h"
 #include "log/log.h"
 #include "net/listener.h"
 #include "queue/queue.h"
@@ -36,8 +37,11 @@ struct smtpd_conn {
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
 	bool tls;
+	bool in_etrn_call;	/* etrn_request() may answer before it returns */
+	struct smtpd_client cl;
 	int spill_fd;
 	uint64_t spill_len;
+	int spill_err;		/* a spill of this message failed: refuse it */
 	char sid[17];
 };
 
@@ -45,8 +49,8 @@ struct smtpd_server {
 	struct event_base *base;
 	struct config *cfg;
 	struct queue *q;
+	struct etrn *etrn;
 	SSL_CTX *tls;
-	struct net_listener *listener;
 	struct smtpd_conn *conns;
 	unsigned nconns;
 	uint64_t sid_seq;
@@ -82,7 +86,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	if (c->spill_fd >= 0)
 		close(c->spill_fd);
 	event_free(c->resume);
-	net_release(srv->listener, c->slot);
+	net_release(c->slot);
 	smtpd_session_free(c->sess);
 	buf_free(&c->out);
 	free(c);
@@ -197,6 +201,16 @@ static int smtpd_spill(struct smtpd_conn *c, struct buf *body)
 	return 0;
 }
 
+/* smtpd_spill_reset - forget the temporary file of the current message */
+static void smtpd_spill_reset(struct smtpd_conn *c)
+{
+	if (c->spill_fd >= 0)
+		close(c->spill_fd);
+	c->spill_fd = -1;
+	c->spill_len = 0;
+	c->spill_err = 0;
+}
+
 static void smtpd_stored_cb(void *arg, enum queue_status st)
 {
 	struct smtpd_conn *c = arg;
@@ -222,13 +236,17 @@ static void smtpd_conn_store(struct smtpd_conn *c)
 	struct buf *body = smtpd_session_body(c->sess);
 	int e = 0;
 
-	if (c->spill_fd >= 0)
+	/* a body with a hole where a spill failed is never stored */
+	if (c->spill_err != 0)
+		e = c->spill_err;
+	else if (c->spill_fd >= 0)
 		e = smtpd_spill(c, body);
 	m = smtpd_session_take_msg(c->sess);
 	m->body_fd = c->spill_fd;
 	m->body_fd_len = c->spill_len;
 	c->spill_fd = -1;
 	c->spill_len = 0;
+	c->spill_err = 0;
 	if (e != 0) {
 		queue_msg_free(m);
 		smtpd_session_queued(c->sess, e == ENOSPC ? QUEUE_ENOSPC :
@@ -275,11 +293,17 @@ static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
 	    &c->out);
 	evbuffer_drain(in, used);
 	body = smtpd_session_body(c->sess);
-	if (body->len > c->srv->cfg->body_memory_limit &&
-	    smtpd_spill(c, body) != 0) {
-		/* the message will be refused at its end: keep memory bounded */
-		log_warn("event=spill_error sid=%s", c->sid);
-		buf_reset(body);
+	if (body->len > c->srv->cfg->body_memory_limit) {
+		int e = c->spill_err ? c->spill_err : smtpd_spill(c, body);
+
+		if (e != 0) {
+			/* refused at its end: keep memory bounded meanwhile */
+			if (c->spill_err == 0)
+				log_warn("event=spill_error sid=%s errno=%d",
+				    c->sid, e);
+			c->spill_err = e;
+			buf_reset(body);
+		}
 	}
 	if (act != SMTPD_ACT_DATA)
 		smtpd_conn_timeouts(c, c->srv->cfg->idle_timeout);
@@ -288,17 +312,49 @@ static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
 		smtpd_conn_store(c);
 	} else if (act == SMTPD_ACT_NONE) {
 		c->data_mode = false;
-		if (c->spill_fd >= 0) {
-			close(c->spill_fd);
-			c->spill_fd = -1;
-		}
+		smtpd_spill_reset(c);
 	}
 	return true;
+}
+
+static void smtpd_etrn_reply_cb(void *arg, const char *reply)
+{
+	struct smtpd_conn *c = arg;
+
+	c->storing = false;
+	if (c->dead) {
+		smtpd_conn_free(c);
+		return;
+	}
+	buf_puts(&c->out, reply);
+	if (c->in_etrn_call)
+		return;		/* answered at once: the caller carries on */
+	smtpd_conn_flush(c);
+	bufferevent_enable(c->bev, EV_READ);
+	smtpd_conn_process(c);
+}
+
+static void smtpd_conn_etrn(struct smtpd_conn *c)
+{
+	struct etrn_client cl = { c->cl.family, c->cl.bytes, c->cl.addr,
+		c->sid };
+
+	c->storing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	c->in_etrn_call = true;
+	etrn_request(c->srv->etrn, &cl, smtpd_session_etrn(c->sess),
+	    smtpd_session_etrn_plain250(c->sess), smtpd_etrn_reply_cb, c);
+	c->in_etrn_call = false;
+	if (!c->storing)
+		bufferevent_enable(c->bev, EV_READ);
 }
 
 static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
 {
 	switch (act) {
+	case SMTPD_ACT_ETRN:
+		smtpd_conn_etrn(c);
+		break;
 	case SMTPD_ACT_CLOSE:
 		smtpd_conn_close(c);
 		break;
@@ -379,10 +435,9 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		smtpd_conn_flush(c);
 }
 
-void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
-    socklen_t salen, struct net_slot *slot)
+static void smtpd_accept(struct smtpd_server *srv, int fd,
+    const struct sockaddr *sa, struct net_slot *slot, bool plain250)
 {
-	struct smtpd_server *srv = arg;
 	struct smtpd_conn *c = xcalloc(1, sizeof(*c));
 	struct smtpd_client cl;
 	struct smtpd_env env;
@@ -398,6 +453,8 @@ void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	env.space_ok = smtpd_space_ok;
 	env.arg = srv->q;
 	env.tls_available = srv->tls != NULL;
+	env.etrn_plain250 = plain250;
+	c->cl = cl;
 	c->srv = srv;
 	c->slot = slot;
 	c->spill_fd = -1;
@@ -427,6 +484,18 @@ void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
+    socklen_t salen, struct net_slot *slot)
+{
+	smtpd_accept(arg, fd, sa, slot, false);
+}
+
+void smtpd_server_accept_plain250(void *arg, int fd,
+    const struct sockaddr *sa, socklen_t salen, struct net_slot *slot)
+{
+	smtpd_accept(arg, fd, sa, slot, true);
+}
+
 struct smtpd_server *smtpd_server_new(struct event_base *base,
     struct config *cfg, SSL_CTX *tls)
 {
@@ -438,11 +507,11 @@ struct smtpd_server *smtpd_server_new(struct event_base *base,
 	return srv;
 }
 
-void smtpd_server_attach(struct smtpd_server *srv, struct net_listener *l,
-    struct queue *q)
+void smtpd_server_attach(struct smtpd_server *srv, struct queue *q,
+    struct etrn *etrn)
 {
-	srv->listener = l;
 	srv->q = q;
+	srv->etrn = etrn;
 }
 
 unsigned smtpd_server_sessions(const struct smtpd_server *srv)

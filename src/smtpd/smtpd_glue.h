@@ -20,8 +20,8 @@
 struct config;
 struct event_base;
 struct net_slot;
-struct net_listener;
 struct queue;
+struct etrn;
 typedef struct ssl_ctx_st SSL_CTX;
 
 struct smtpd_server;
@@ -31,10 +31,14 @@ struct smtpd_server *smtpd_server_new(struct event_base *base,
 /* smtpd_server_accept - a net_accept_fn: start a session on fd */
 void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
     socklen_t salen, struct net_slot *slot);
-/* smtpd_server_attach - the listener that feeds it and the queue it
- * stores into; both before the loop runs */
-void smtpd_server_attach(struct smtpd_server *srv, struct net_listener *l,
-    struct queue *q);
+/* smtpd_server_accept_plain250 - the same, for a listener whose ETRN
+ * answers a plain 250 */
+void smtpd_server_accept_plain250(void *arg, int fd,
+    const struct sockaddr *sa, socklen_t salen, struct net_slot *slot);
+/* smtpd_server_attach - the queue it stores into and the ETRN service it
+ * asks; both before the loop runs */
+void smtpd_server_attach(struct smtpd_server *srv, struct queue *q,
+    struct etrn *etrn);
 unsigned smtpd_server_sessions(const struct smtpd_server *srv);
 /* smtpd_server_close_all - end every session now (shutdown) */
 void smtpd_server_free(struct smtpd_server *srv);

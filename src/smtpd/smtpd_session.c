@@ -63,10 +63,13 @@ struct smtpd_session {
 	struct smtp_params mparams;
 	struct smtpd_rcpt *rcpts;
 	size_t nrcpt, rcap;
+	bool rcpt_tried;	/* a RCPT was given, accepted or not */
 	struct smtp_data data;
 	struct buf body;
 	bool too_big;
 	time_t arrival;
+
+	struct smtp_etrn etrn;	/* the last ETRN request */
 };
 
 typedef enum smtpd_action smtpd_handler(struct smtpd_session *s,
@@ -120,6 +123,7 @@ static void smtpd_txn_reset(struct smtpd_session *s)
 		free(s->rcpts[i].orcpt);
 	}
 	s->nrcpt = 0;
+	s->rcpt_tried = false;
 	s->id = 0;
 	s->qid[0] = '\0';
 	memset(&s->from, 0, sizeof(s->from));
@@ -196,6 +200,7 @@ static enum smtpd_action smtpd_hello(struct smtpd_session *s, const char *arg,
 	smtpd_reply(out, "250-ENHANCEDSTATUSCODES");
 	if (s->env.tls_available && !s->tls)
 		smtpd_reply(out, "250-STARTTLS");
+	smtpd_reply(out, "250-ETRN");
 	smtpd_reply(out, "250 DSN");
 	return SMTPD_ACT_NONE;
 }
@@ -307,6 +312,7 @@ static enum smtpd_action smtpd_cmd_rcpt(struct smtpd_session *s,
 
 	if (s->st != SMTPD_ST_MAIL && s->st != SMTPD_ST_RCPT)
 		return smtpd_error(s, out, "503 5.5.1 Error: need MAIL command");
+	s->rcpt_tried = true;
 	st = smtp_addr_parse(arg, len, SMTP_ADDR_RCPT, &path, &p, &why);
 	if (st != SMTP_ADDR_OK)
 		return smtpd_addr_error(s, st, why, false, out);
@@ -384,7 +390,12 @@ static enum smtpd_action smtpd_cmd_data(struct smtpd_session *s,
 {
 	if (len != 0)
 		return smtpd_error(s, out, "501 5.5.4 Syntax: DATA");
-	if (s->st == SMTPD_ST_MAIL)
+	/*
+	 * RFC 5321 3.3 allows 503 or 554 here; say which: DATA with no RCPT
+	 * at all is out of sequence (SECURITY.md P10), DATA after only
+	 * refused RCPTs has no valid recipients.
+	 */
+	if (s->st == SMTPD_ST_MAIL && s->rcpt_tried)
 		return smtpd_error(s, out, "554 5.5.1 Error: no valid recipients");
 	if (s->st != SMTPD_ST_RCPT)
 		return smtpd_error(s, out, "503 5.5.1 Error: need RCPT command");
@@ -424,7 +435,7 @@ static enum smtpd_action smtpd_cmd_help(struct smtpd_session *s,
     const char *arg, size_t len, struct buf *out)
 {
 	smtpd_reply(out, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET"
-	    " NOOP QUIT HELP VRFY STARTTLS");
+	    " NOOP QUIT HELP VRFY ETRN STARTTLS");
 	smtpd_reply(out, "214 2.0.0 See RFC 5321 and RFC 1985");
 	return SMTPD_ACT_NONE;
 }
@@ -443,6 +454,38 @@ static enum smtpd_action smtpd_cmd_not_impl(struct smtpd_session *s,
     const char *arg, size_t len, struct buf *out)
 {
 	return smtpd_error(s, out, "502 5.5.1 Error: command not implemented");
+}
+
+/*
+ * smtpd_cmd_etrn - RFC 1985: syntax and sequence here; who may ask and
+ * what it starts are etrn's business (protocol, policy, action apart).
+ */
+static enum smtpd_action smtpd_cmd_etrn(struct smtpd_session *s,
+    const char *arg, size_t len, struct buf *out)
+{
+	if (s->st == SMTPD_ST_FRESH)
+		return smtpd_error(s, out, "503 5.5.1 Error: send HELO/EHLO first");
+	if (s->st != SMTPD_ST_READY)
+		return smtpd_error(s, out,
+		    "503 5.5.1 Error: ETRN not allowed inside a mail transaction");
+	switch (smtp_etrn_parse(arg, len, &s->etrn)) {
+	case SMTP_ETRN_EMPTY:
+		return smtpd_error(s, out, "500 5.5.2 Syntax Error");
+	case SMTP_ETRN_BAD:
+		return smtpd_error(s, out, "501 5.5.4 Syntax Error in Parameters");
+	default:
+		return SMTPD_ACT_ETRN;
+	}
+}
+
+const struct smtp_etrn *smtpd_session_etrn(const struct smtpd_session *s)
+{
+	return &s->etrn;
+}
+
+bool smtpd_session_etrn_plain250(const struct smtpd_session *s)
+{
+	return s->env.etrn_plain250;
 }
 
 static enum smtpd_action smtpd_cmd_starttls(struct smtpd_session *s,
@@ -488,7 +531,7 @@ static const struct smtpd_cmd_def smtpd_cmds[] = {
 	{ SMTP_VERB_VRFY, smtpd_cmd_vrfy, SMTPD_F_JUNK },
 	{ SMTP_VERB_EXPN, smtpd_cmd_not_impl, SMTPD_F_JUNK },
 	{ SMTP_VERB_TURN, smtpd_cmd_not_impl, 0 },
-	{ SMTP_VERB_ETRN, smtpd_cmd_not_impl, 0 },
+	{ SMTP_VERB_ETRN, smtpd_cmd_etrn, SMTPD_F_JUNK },
 	{ SMTP_VERB_ATRN, smtpd_cmd_not_impl, 0 },
 	{ SMTP_VERB_AUTH, smtpd_cmd_not_impl, 0 },
 	{ SMTP_VERB_BDAT, smtpd_cmd_not_impl, 0 },
@@ -575,6 +618,9 @@ size_t smtpd_session_data(struct smtpd_session *s, const char *in,
 	else if (s->data.flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR))
 		reason = "550 5.6.11 Message refused: bare <CR> or <LF> in"
 		    " content; lines must end with <CR><LF>";
+	else if (s->data.flags & SMTP_DATA_NUL)
+		/* a next hop that drops NULs would see "\0." as "." (S2) */
+		reason = "550 5.6.0 Message refused: NUL character in content";
 	else if (s->data.flags & SMTP_DATA_LONG_LINE)
 		reason = "550 5.6.0 Message refused: line longer than 998"
 		    " octets";

@@ -25,6 +25,7 @@
 
 #include "util/buf.h"
 #include "queue/queue.h"
+#include "smtp/smtp_etrn.h"
 
 struct config;
 
@@ -41,6 +42,7 @@ struct smtpd_env {
 	bool (*space_ok)(void *arg, uint64_t size);
 	void *arg;
 	bool tls_available;	/* a certificate is configured */
+	bool etrn_plain250;	/* this listener answers ETRN with a plain 250 */
 };
 
 enum smtpd_action {
@@ -49,6 +51,7 @@ enum smtpd_action {
 	SMTPD_ACT_STARTTLS,	/* send the replies, drop pending input, start TLS */
 	SMTPD_ACT_DATA,		/* the next bytes are message content */
 	SMTPD_ACT_QUEUE,	/* end of data: take the message, store it */
+	SMTPD_ACT_ETRN,		/* ask etrn for the reply to smtpd_session_etrn() */
 };
 
 enum smtpd_line_error {
@@ -100,6 +103,10 @@ void smtpd_session_tls_started(struct smtpd_session *s, const char *version);
 
 /* smtpd_session_timeout - idle timeout: the 421 reply */
 void smtpd_session_timeout(struct smtpd_session *s, struct buf *out);
+
+/* smtpd_session_etrn - the ETRN request just parsed (SMTPD_ACT_ETRN) */
+const struct smtp_etrn *smtpd_session_etrn(const struct smtpd_session *s);
+bool smtpd_session_etrn_plain250(const struct smtpd_session *s);
 
 const char *smtpd_session_qid(const struct smtpd_session *s);
 bool smtpd_session_in_data(const struct smtpd_session *s);

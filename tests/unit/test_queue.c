@@ -103,7 +103,7 @@ static void test_put_list_restart(void **state)
 	struct waiter w = { .base = base };
 	char *dir = tmpdir();
 	struct buf err = BUF_INIT, body = BUF_INIT;
-	struct queue *q = queue_open(dir, base, &err);
+	struct queue *q = queue_open(dir, 0, base, &err);
 	static const char *const doms[] = { "example.org", "a.example.org",
 		"badexample.org", "example.org.au", "b.a.example.org" };
 	int i;
@@ -153,7 +153,7 @@ static void test_put_list_restart(void **state)
 	queue_close(q);
 
 	/* after a restart everything is there, and ids keep growing */
-	q = queue_open(dir, base, &err);
+	q = queue_open(dir, 0, base, &err);
 	assert_non_null(q);
 	assert_true(queue_max_id(q) > 0);
 	w.pending = 1;
@@ -215,7 +215,7 @@ static void test_recovery_drops_unreferenced_segments(void **state)
 	struct waiter w = { .base = base };
 	struct buf err = BUF_INIT, p = BUF_INIT;
 	char *dir = tmpdir();
-	struct queue *q = queue_open(dir, base, &err);
+	struct queue *q = queue_open(dir, 0, base, &err);
 	struct stat st;
 	int fd;
 
@@ -229,7 +229,7 @@ static void test_recovery_drops_unreferenced_segments(void **state)
 	fd = open(p.p, O_WRONLY | O_CREAT, 0600);
 	assert_int_equal(write(fd, "ETQ1garbage", 11), 11);
 	close(fd);
-	q = queue_open(dir, base, &err);
+	q = queue_open(dir, 0, base, &err);
 	assert_non_null(q);
 	assert_int_equal(stat(p.p, &st), -1);
 	w.pending = 1;
@@ -315,7 +315,7 @@ static void test_fetch_update_retire(void **state)
 	struct fetch_waiter fw = { .base = base };
 	struct buf err = BUF_INIT;
 	char *dir = tmpdir();
-	struct queue *q = queue_open(dir, base, &err);
+	struct queue *q = queue_open(dir, 0, base, &err);
 	struct queue_msg_in *m1, *m2, **dsn;
 	struct queue_outcome *o;
 	struct queue_batch *b;
