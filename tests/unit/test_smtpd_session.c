@@ -46,7 +46,7 @@ static struct fx *fx_new(bool tls)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct smtpd_client cl = { .addr = "192.0.2.1", .family = AF_INET,
 		.sid = "0000000000000001" };
-	struct smtpd_env env = { fx_space, f, tls };
+	struct smtpd_env env = { fx_space, f, tls, false };
 
 	f->room = true;
 	f->cfg = config_parse(conf_text, strlen(conf_text), "test", &errs);
@@ -90,7 +90,7 @@ static void test_ehlo_lists_extensions(void **state)
 
 	assert_string_equal(r, "250-relay.test\r\n250-PIPELINING\r\n"
 	    "250-SIZE 10240000\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-	    "250-STARTTLS\r\n250 DSN\r\n");
+	    "250-STARTTLS\r\n250-ETRN\r\n250 DSN\r\n");
 	fx_free(f);
 }
 
@@ -104,12 +104,12 @@ static void test_sequence_errors(void **state)
 	expect_prefix(say(f, "DATA", SMTPD_ACT_NONE), "503 5.5.1");
 	expect_prefix(say(f, "MAIL FROM:<a@b.test>", SMTPD_ACT_NONE), "250 2.1.0");
 	expect_prefix(say(f, "MAIL FROM:<a@b.test>", SMTPD_ACT_NONE), "503 5.5.1");
-	expect_prefix(say(f, "DATA", SMTPD_ACT_NONE), "554 5.5.1");
+	expect_prefix(say(f, "DATA", SMTPD_ACT_NONE), "503 5.5.1");
 	expect_prefix(say(f, "STARTTLS", SMTPD_ACT_NONE), "502 5.5.1");
 	expect_prefix(say(f, "RSET", SMTPD_ACT_NONE), "250 2.0.0");
 	/* RSET cleared the transaction */
 	expect_prefix(say(f, "RCPT TO:<u@example.org>", SMTPD_ACT_NONE), "503 5.5.1");
-	/* errors so far: 503 x4, 554, 502, 503; the tenth reaches the limit */
+	/* errors so far: 503 x5, 502, 503; the tenth reaches the limit */
 	expect_prefix(say(f, "BOGUS", SMTPD_ACT_NONE), "500 5.5.2");
 	expect_prefix(say(f, "BOGUS", SMTPD_ACT_NONE), "500 5.5.2");
 	expect_prefix(say(f, "BOGUS", SMTPD_ACT_CLOSE), "421 4.7.0");
@@ -259,6 +259,30 @@ static void test_starttls_resets_state(void **state)
 	fx_free(f);
 }
 
+static void test_etrn_syntax_and_sequence(void **state)
+{
+	struct fx *f = fx_new(false);
+	const struct smtp_etrn *e;
+
+	expect_prefix(say(f, "ETRN example.org", SMTPD_ACT_NONE), "503 5.5.1");
+	say(f, "EHLO c.test", SMTPD_ACT_NONE);
+	assert_string_equal(say(f, "ETRN", SMTPD_ACT_NONE),
+	    "500 5.5.2 Syntax Error\r\n");
+	assert_string_equal(say(f, "ETRN a b", SMTPD_ACT_NONE),
+	    "501 5.5.4 Syntax Error in Parameters\r\n");
+	expect_prefix(say(f, "ETRN ../../etc/passwd", SMTPD_ACT_NONE), "501");
+	expect_prefix(say(f, "ETRN x' OR '1'='1", SMTPD_ACT_NONE), "501");
+	say(f, "ETRN @Example.ORG", SMTPD_ACT_ETRN);
+	e = smtpd_session_etrn(f->s);
+	assert_int_equal(e->kind, SMTP_ETRN_SUBTREE);
+	assert_string_equal(e->name, "example.org");
+	say(f, "ETRN #dialup", SMTPD_ACT_ETRN);
+	assert_int_equal(smtpd_session_etrn(f->s)->kind, SMTP_ETRN_QUEUE);
+	say(f, "MAIL FROM:<a@b.test>", SMTPD_ACT_NONE);
+	expect_prefix(say(f, "ETRN example.org", SMTPD_ACT_NONE), "503 5.5.1");
+	fx_free(f);
+}
+
 static void test_cross_protocol_and_junk(void **state)
 {
 	struct fx *f = fx_new(false);
@@ -284,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_storage_low_at_mail),
 		cmocka_unit_test(test_pipelining_needs_ehlo),
 		cmocka_unit_test(test_starttls_resets_state),
+		cmocka_unit_test(test_etrn_syntax_and_sequence),
 		cmocka_unit_test(test_cross_protocol_and_junk),
 	};
 
