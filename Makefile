@@ -27,7 +27,7 @@ LIB_SRC  := $(sort $(filter-out src/daemon/main.c,$(wildcard src/*/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-PROGS    := $(BUILD)/etrnd $(BUILD)/etrnctl
+PROGS    := $(BUILD)/etrnd $(BUILD)/etrnctl $(BUILD)/etrn
 
 # The pure modules: what the fuzz targets link (no libevent, no OpenSSL).
 PURE_SRC := $(sort $(wildcard src/util/*.c src/smtp/*.c)) \
@@ -55,6 +55,9 @@ $(BUILD)/etrnd: $(BUILD)/src/daemon/main.o $(BUILD)/libetrnd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/etrnctl: $(BUILD)/tools/etrnctl/main.o $(BUILD)/libetrnd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/etrn: $(BUILD)/tools/etrn/main.o $(BUILD)/libetrnd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libetrnd.a

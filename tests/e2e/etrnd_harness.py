@@ -15,7 +15,7 @@ subdomains = yes
 
 [domain example.net]
 route = mx
-mode = retry
+mode = hold
 
 [domain served.example]
 route = [127.0.0.1]:1
@@ -51,6 +51,8 @@ class Etrnd:
                 f"queue_dir = {self.queue_dir}\n"
                 f"control = {self.control}\n"
                 f"etrn_clients = 127.0.0.0/8\n"
+                # no DNS from tests unless a test starts its own server
+                f"dns_server = 127.0.0.1:1\n"
                 f"{extra}\n"
                 f"{DEFAULT_DOMAINS if domains is None else domains}\n")
         with open(self.conf, "w") as f:
@@ -136,6 +138,26 @@ class Etrnd:
         import sqlite3
         return sqlite3.connect(f"file:{self.queue_dir}/queue.db?mode=ro",
                                uri=True)
+
+    def stored_bodies(self):
+        """qid -> body bytes as stored (read back from the segment files)."""
+        import struct
+        out = {}
+        with self.db() as db:
+            rows = db.execute("SELECT id, seg, off, size FROM msg").fetchall()
+        for mid, seg, off, size in rows:
+            with open(f"{self.queue_dir}/seg/{seg:08X}.seg", "rb") as f:
+                f.seek(off)
+                hdr = f.read(24)
+                assert hdr[:4] == b"ETQ1"
+                (length,) = struct.unpack("<I", hdr[4:8])
+                assert length == size
+                out["%016X" % mid] = f.read(length)
+        return out
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
 
     def connect(self, timeout=10):
         return RawSMTP("127.0.0.1", self.port, timeout)

@@ -10,23 +10,6 @@ import pytest
 BODY = b"Subject: hello\r\n\r\nline one\r\n.leading dot\r\nlast line\r\n"
 
 
-def stored_bodies(d):
-    """qid -> body bytes as stored (read back from the segment files)."""
-    import struct
-    out = {}
-    with d.db() as db:
-        for mid, seg, off, size in db.execute(
-                "SELECT id, seg, off, size FROM msg"):
-            with open(f"{d.queue_dir}/seg/{seg:08X}.seg", "rb") as f:
-                f.seek(off)
-                hdr = f.read(24)
-                assert hdr[:4] == b"ETQ1"
-                (length,) = struct.unpack("<I", hdr[4:8])
-                assert length == size
-                out["%016X" % mid] = f.read(length)
-    return out
-
-
 def test_accepts_relay_domain_and_lists_it(etrnd):
     with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
         code, _ = s.ehlo("client.test")
@@ -37,7 +20,7 @@ def test_accepts_relay_domain_and_lists_it(etrnd):
     assert [(r["recipient"], r["domain"], r["state"]) for r in rows] == [
         ("user@example.org", "example.org", "held")]
     # the body is stored byte-exact, dot-unstuffed, after our Received field
-    (body,) = stored_bodies(etrnd).values()
+    (body,) = etrnd.stored_bodies().values()
     assert body.startswith(b"Received: from client.test ([127.0.0.1])")
     assert body.endswith(b"\r\n\r\nline one\r\n.leading dot\r\nlast line\r\n")
     summary = etrnd.etrnctl("summary").stdout
@@ -74,7 +57,7 @@ def test_ehlo_advertises_extensions(etrnd):
     with smtplib.SMTP("127.0.0.1", etrnd.port, timeout=10) as s:
         s.ehlo("client.test")
         for ext in ("pipelining", "size", "8bitmime", "enhancedstatuscodes",
-                    "dsn"):
+                    "dsn", "etrn"):
             assert s.has_extn(ext), ext
         assert s.esmtp_features["size"] == "10240000"
         assert not s.has_extn("starttls")   # no certificate configured
@@ -124,7 +107,7 @@ def test_swaks_session(etrnd):
     assert "250 2.0.0 Ok: queued as" in r.stdout
     rows = etrnd.queued_json("example.net")
     assert [(r["recipient"], r["state"]) for r in rows] == [
-        ("swaks@example.net", "queued")]
+        ("swaks@example.net", "held")]
 
 
 def test_etrnctl_show(etrnd):
