@@ -30,7 +30,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROGS    := $(BUILD)/etrnd $(BUILD)/etrnctl $(BUILD)/etrn
 
 # The pure modules: what the fuzz targets link (no libevent, no OpenSSL).
-PURE_SRC := $(sort $(wildcard src/util/*.c src/smtp/*.c)) \
+PURE_SRC := $(sort $(wildcard src/util/*.c src/smtp/*.c) src/dns/mx.c) \
             $(wildcard src/config/config_parse.c src/config/config_schema.c src/config/config_common.c)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
