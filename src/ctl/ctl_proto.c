@@ -44,12 +44,32 @@ void ctl_req_parse(const char *line, size_t len, struct ctl_req *req)
 			return;
 		}
 		req->cmd = CTL_CMD_LIST;
-	} else if (str_caseeq_n(line, vlen, "show")) {
-		if (!idgen_parse(req->arg, &req->id)) {
+	} else if (str_caseeq_n(line, vlen, "show") ||
+	    str_caseeq_n(line, vlen, "delete")) {
+		if (alen != IDGEN_HEX_LEN || !idgen_parse(req->arg, &req->id)) {
 			req->error = "not a queue id (16 hex digits)";
 			return;
 		}
-		req->cmd = CTL_CMD_SHOW;
+		req->cmd = str_caseeq_n(line, vlen, "show") ? CTL_CMD_SHOW :
+		    CTL_CMD_DELETE;
+	} else if (str_caseeq_n(line, vlen, "flush")) {
+		if (!ctl_domain_ok(req->arg)) {
+			req->error = "flush needs a domain name";
+			return;
+		}
+		req->cmd = CTL_CMD_FLUSH;
+	} else if (str_caseeq_n(line, vlen, "hold") ||
+	    str_caseeq_n(line, vlen, "release") ||
+	    str_caseeq_n(line, vlen, "requeue")) {
+		if (alen == IDGEN_HEX_LEN && idgen_parse(req->arg, &req->id)) {
+			req->arg[0] = '\0';
+		} else if (!ctl_domain_ok(req->arg)) {
+			req->error = "needs a domain name or a queue id";
+			return;
+		}
+		req->cmd = str_caseeq_n(line, vlen, "hold") ? CTL_CMD_HOLD :
+		    str_caseeq_n(line, vlen, "release") ? CTL_CMD_RELEASE :
+		    CTL_CMD_REQUEUE;
 	} else {
 		req->error = "unknown command";
 	}

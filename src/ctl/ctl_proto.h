@@ -4,6 +4,8 @@
  * DESCRIPTION
  *	Pure: a request line (without its LF) to a command and argument.
  *	Shared by the daemon and etrnctl so both agree on the words.
+ *	An argument of 16 hex digits is a queue id, anything else a domain
+ *	(a domain we serve always has a dot, so the two never meet).
  */
 #ifndef ETRND_CTL_PROTO_H
 #define ETRND_CTL_PROTO_H
@@ -18,12 +20,17 @@ enum ctl_cmd {
 	CTL_CMD_SUMMARY,
 	CTL_CMD_LIST,
 	CTL_CMD_SHOW,
+	CTL_CMD_FLUSH,		/* DOMAIN */
+	CTL_CMD_HOLD,		/* DOMAIN or QID */
+	CTL_CMD_RELEASE,	/* DOMAIN or QID */
+	CTL_CMD_REQUEUE,	/* DOMAIN or QID */
+	CTL_CMD_DELETE,		/* QID */
 };
 
 struct ctl_req {
 	enum ctl_cmd cmd;
-	char arg[256];		/* domain for list, "" for all */
-	uint64_t id;		/* show */
+	char arg[256];		/* a domain, "" for all (list) or when id is set */
+	uint64_t id;		/* a queue id (show, delete; hold... by QID) */
 	const char *error;	/* CTL_CMD_BAD: why */
 };
 

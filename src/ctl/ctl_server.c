@@ -3,6 +3,7 @@
 #include "ctl/ctl_proto.h"
 #include "log/log.h"
 #include "queue/queue.h"
+#include "sched/sched.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ struct ctl_server {
 	struct event_base *base;
 	struct evconnlistener *l;
 	struct queue *q;
+	struct sched *s;
 	char *path;
 };
 
@@ -78,6 +80,57 @@ static void ctl_result_cb(void *arg, enum queue_status st,
 	buf_free(&head);
 }
 
+/* ctl_admin_cb - an operator's change is committed: say how many
+ * recipients it touched, and hurry what it made due */
+static void ctl_admin_cb(void *arg, enum queue_status st, uint64_t msgs,
+    uint64_t rcpts, const struct buf *domains)
+{
+	struct ctl_conn *c = arg;
+	struct buf row = BUF_INIT;
+	const char *p, *end;
+
+	if (st == QUEUE_OK && !c->dead) {
+		for (p = domains->p, end = p ? p + domains->len : NULL;
+		    p && p < end;) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			char dom[256];
+			size_t n = (size_t)((nl ? nl : end) - p);
+
+			if (n > 0 && n < sizeof(dom)) {
+				memcpy(dom, p, n);
+				dom[n] = '\0';
+				sched_kick(c->cs->s, dom);
+			}
+			p = nl ? nl + 1 : end;
+		}
+	}
+	buf_printf(&row, "%llu\n", (unsigned long long)rcpts);
+	ctl_result_cb(c, st, &row);
+	buf_free(&row);
+}
+
+static void ctl_flush(struct ctl_conn *c, const char *domain)
+{
+	struct buf row = BUF_INIT;
+
+	switch (sched_flush(c->cs->s, domain)) {
+	case SCHED_FLUSH_STARTED:
+		buf_puts(&row, "started\n");
+		break;
+	case SCHED_FLUSH_JOINED:
+		buf_puts(&row, "joined\n");
+		break;
+	default:
+		ctl_finish(c, "error\ttoo many deliveries running; try again"
+		    " later\n", NULL);
+		buf_free(&row);
+		return;
+	}
+	log_info("event=flush domain=%s by=etrnctl", domain);
+	ctl_finish(c, "ok\n", &row);
+	buf_free(&row);
+}
+
 static void ctl_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *c = arg;
@@ -108,6 +161,24 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 	case CTL_CMD_SHOW:
 		c->waiting = true;
 		queue_show(c->cs->q, req.id, ctl_result_cb, c);
+		break;
+	case CTL_CMD_FLUSH:
+		ctl_flush(c, req.arg);
+		break;
+	case CTL_CMD_HOLD:
+	case CTL_CMD_RELEASE:
+	case CTL_CMD_REQUEUE:
+	case CTL_CMD_DELETE:
+		c->waiting = true;
+		log_info("event=admin op=%s target=%s", req.cmd == CTL_CMD_HOLD ?
+		    "hold" : req.cmd == CTL_CMD_RELEASE ? "release" :
+		    req.cmd == CTL_CMD_REQUEUE ? "requeue" : "delete",
+		    req.arg[0] ? req.arg : "qid");
+		queue_admin(c->cs->q, req.cmd == CTL_CMD_HOLD ? QUEUE_ADMIN_HOLD :
+		    req.cmd == CTL_CMD_RELEASE ? QUEUE_ADMIN_RELEASE :
+		    req.cmd == CTL_CMD_REQUEUE ? QUEUE_ADMIN_REQUEUE :
+		    QUEUE_ADMIN_DELETE, req.arg[0] ? req.arg : NULL, req.id,
+		    ctl_admin_cb, c);
 		break;
 	default: {
 		struct buf e = BUF_INIT;
@@ -167,7 +238,7 @@ static void ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
-    struct queue *q, struct buf *err)
+    struct queue *q, struct sched *s, struct buf *err)
 {
 	struct ctl_server *cs;
 	struct sockaddr_un sun;
@@ -183,6 +254,7 @@ struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
 	cs = xcalloc(1, sizeof(*cs));
 	cs->base = base;
 	cs->q = q;
+	cs->s = s;
 	cs->path = xstrdup(path);
 	unlink(path);
 	old = umask(077);

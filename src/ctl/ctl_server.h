@@ -6,7 +6,7 @@
  *	may connect (SO_PEERCRED).  A client sends one request line and reads
  *	the answer until EOF: "ok" and then rows of tab-separated fields, or
  *	"error<TAB>message".  Requests (ctl_proto.h): summary, list [DOMAIN],
- *	show QID.  Every request goes through queue.h; nothing here touches
+ *	show QID, flush DOMAIN, hold|release|requeue DOMAIN|QID, delete QID.  Every request goes through queue.h; nothing here touches
  *	the store directly or blocks the loop.
  */
 #ifndef ETRND_CTL_SERVER_H
@@ -16,10 +16,11 @@
 
 struct event_base;
 struct queue;
+struct sched;
 struct ctl_server;
 
 struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
-    struct queue *q, struct buf *err);
+    struct queue *q, struct sched *s, struct buf *err);
 void ctl_server_free(struct ctl_server *cs);
 
 #endif

@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	sched_start(d.sched);
 	d.etrn = etrn_new(d.cfg, d.q, d.sched);
 	smtpd_server_attach(d.smtpd, d.q, d.etrn);
-	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, &err);
+	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, d.sched, &err);
 	if (d.ctl == NULL)
 		log_fatal("event=fatal reason=control error=%s",
 		    log_value(err.p, err.len));

@@ -227,6 +227,24 @@ struct queue_outcome {
 void queue_update(struct queue *q, struct queue_outcome *o, size_t n,
     struct queue_msg_in **dsns, size_t ndsn, queue_put_cb *cb, void *arg);
 
+/* --- the operator's changes (etrnctl) --- */
+
+enum queue_admin_op {
+	QUEUE_ADMIN_HOLD,	/* queued and deferred recipients: held */
+	QUEUE_ADMIN_RELEASE,	/* held recipients: queued, due now */
+	QUEUE_ADMIN_REQUEUE,	/* queued and deferred recipients: due now */
+	QUEUE_ADMIN_DELETE,	/* a message, without a DSN */
+};
+
+/*
+ * queue_admin - apply op to a domain (domain set, id 0) or to one message
+ * (domain NULL).  The callback gets the number of recipients changed (in
+ * rcpts) and, for RELEASE and REQUEUE, the domains now due, one per line.
+ * A domain means that domain exactly (the unit the scheduler works on).
+ */
+void queue_admin(struct queue *q, enum queue_admin_op op, const char *domain,
+    uint64_t id, queue_count_cb *cb, void *arg);
+
 const char *queue_rstate_name(int st);
 const char *queue_status_text(enum queue_status st);
 

@@ -32,6 +32,7 @@
 
 enum qjob_kind {
 	QJOB_PUT,		/* writer: new messages and/or outcomes */
+	QJOB_ADMIN,		/* writer: an operator's change */
 	QJOB_SUMMARY,		/* reader: the rest */
 	QJOB_LIST,
 	QJOB_SHOW,
@@ -60,6 +61,7 @@ struct qjob {
 	size_t ndomains;
 	uint64_t id;
 	struct queue_sel sel;
+	enum queue_admin_op admin;
 	struct queue_batch *batch;
 	uint64_t count_msgs, count_rcpts;
 	time_t now;
@@ -273,6 +275,7 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 			j->batch_cb(j->arg, j->st, j->batch);
 			j->batch = NULL;	/* the callback owns it */
 			break;
+		case QJOB_ADMIN:
 		case QJOB_COUNT:
 			j->count_cb(j->arg, j->st, j->count_msgs,
 			    j->count_rcpts, &j->rows);
@@ -461,6 +464,78 @@ static int queue_apply_outcome(struct queue *q, const struct queue_outcome *o)
 	return queue_step_done(s);
 }
 
+static int queue_rows(sqlite3_stmt *s, struct buf *out);
+
+/* queue_admin_sql - the statement of an operator's change */
+static const char *queue_admin_sql(enum queue_admin_op op, bool by_domain)
+{
+	switch (op) {
+	case QUEUE_ADMIN_HOLD:
+		return by_domain ?
+		    "UPDATE rcpt SET state = 1 WHERE rkey = ?1 AND state IN (0, 2)" :
+		    "UPDATE rcpt SET state = 1 WHERE msg = ?1 AND state IN (0, 2)";
+	case QUEUE_ADMIN_RELEASE:
+		return by_domain ?
+		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE rkey = ?1"
+		    " AND state = 1" :
+		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE msg = ?1"
+		    " AND state = 1";
+	case QUEUE_ADMIN_REQUEUE:
+		return by_domain ?
+		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE rkey = ?1"
+		    " AND state IN (0, 2)" :
+		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE msg = ?1"
+		    " AND state IN (0, 2)";
+	default:
+		return "UPDATE rcpt SET state = 4,"
+		    " last_reply = 'deleted by the operator'"
+		    " WHERE msg = ?1 AND state IN (0, 1, 2)";
+	}
+}
+
+/* queue_apply_admin - one operator's change, inside the batch's txn */
+static int queue_apply_admin(struct queue *q, struct qjob *j, uint32_t *freed,
+    size_t *nfreed)
+{
+	struct buf key = BUF_INIT;
+	sqlite3_stmt *s;
+	bool by_domain = j->domain != NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->wdb, queue_admin_sql(j->admin, by_domain),
+	    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (by_domain) {
+		domain_rkey(&key, j->domain, strlen(j->domain));
+		sqlite3_bind_text(s, 1, key.p, (int)key.len, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
+	}
+	rc = queue_step_done(s);
+	j->count_rcpts = (uint64_t)sqlite3_changes(q->wdb);
+	sqlite3_finalize(s);
+	buf_free(&key);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (j->admin == QUEUE_ADMIN_DELETE)
+		return queue_retire_msg(q, j->id, freed, nfreed);
+	if (j->admin == QUEUE_ADMIN_HOLD || j->count_rcpts == 0)
+		return SQLITE_OK;
+	if (by_domain) {
+		buf_printf(&j->rows, "%s\n", j->domain);
+		return SQLITE_OK;
+	}
+	rc = sqlite3_prepare_v2(q->wdb, "SELECT DISTINCT domain FROM rcpt"
+	    " WHERE msg = ?1 AND state = 0", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
+	rc = queue_rows(s, &j->rows);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 /* queue_batch_rows - every row of a batch, in one transaction */
 static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
     const struct qloc *locs, uint32_t *freed, size_t *nfreed)
@@ -483,6 +558,8 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 				continue;
 			rc = queue_retire_msg(q, j->out[k].msg, freed, nfreed);
 		}
+		if (j->kind == QJOB_ADMIN && rc == SQLITE_OK)
+			rc = queue_apply_admin(q, j, freed, nfreed);
 	}
 	buf_free(&rkey);
 	if (rc == SQLITE_OK)
@@ -509,7 +586,7 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 
 	for (i = 0; i < n; i++) {
 		nmsg += jobs[i]->nmsg;
-		nout += jobs[i]->nout;
+		nout += jobs[i]->nout + (jobs[i]->kind == QJOB_ADMIN);
 	}
 	locs = xcalloc(nmsg + 1, sizeof(*locs));
 	freed = xcalloc(nout + 1, sizeof(*freed));
@@ -598,11 +675,28 @@ static void *queue_writer_main(void *arg)
 
 static void queue_write_job(struct queue *q, struct qjob *j)
 {
-	j->kind = QJOB_PUT;
+	if (j->kind != QJOB_ADMIN)
+		j->kind = QJOB_PUT;
 	pthread_mutex_lock(&q->mu);
 	qlist_push(&q->puts, j);
 	pthread_cond_signal(&q->wcond);
 	pthread_mutex_unlock(&q->mu);
+}
+
+static void queue_write_job(struct queue *q, struct qjob *j);
+
+void queue_admin(struct queue *q, enum queue_admin_op op, const char *domain,
+    uint64_t id, queue_count_cb *cb, void *arg)
+{
+	struct qjob *j = xcalloc(1, sizeof(*j));
+
+	j->kind = QJOB_ADMIN;
+	j->admin = op;
+	j->domain = domain ? xstrdup(domain) : NULL;
+	j->id = id;
+	j->count_cb = cb;
+	j->arg = arg;
+	queue_write_job(q, j);
 }
 
 static int queue_outcome_cmp(const void *a, const void *b)

@@ -31,7 +31,12 @@ static void usage(void)
 	    "commands:\n"
 	    "  summary          per domain: messages, recipients, oldest\n"
 	    "  list [DOMAIN]    queued recipients (of DOMAIN and its subdomains)\n"
-	    "  show QID         one message: envelope and recipients\n");
+	    "  show QID         one message: envelope and recipients\n"
+	    "  flush DOMAIN     deliver every pending recipient of DOMAIN now\n"
+	    "  hold DOMAIN|QID  keep its queued and deferred recipients back\n"
+	    "  release DOMAIN|QID  let held recipients go (due now)\n"
+	    "  requeue DOMAIN|QID  make queued and deferred recipients due now\n"
+	    "  delete QID       remove a message (no bounce is sent)\n");
 	exit(2);
 }
 
@@ -153,6 +158,24 @@ static void print(const char *cmd, char *rows)
 		if (!json)
 			printf("%-16s %5s %8s %-9s %s -> %s\n", "QID", "AGE",
 			    "SIZE", "STATE", "SENDER", "RECIPIENT");
+	}
+	if (keys == NULL && !show) {
+		/* flush, hold, release, requeue, delete: one word or number */
+		char *nl = strchr(rows, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (json)
+			printf("{\"command\":\"%s\",\"result\":", cmd);
+		if (json && rows[0] >= '0' && rows[0] <= '9')
+			printf("%s}\n", rows);
+		else if (json)
+			printf("\"%s\"}\n", rows);
+		else if (rows[0] >= '0' && rows[0] <= '9')
+			printf("%s: %s recipient(s) changed\n", cmd, rows);
+		else
+			printf("%s: %s\n", cmd, rows);
+		return;
 	}
 	if (json)
 		printf(show ? "{" : "[");
@@ -276,7 +299,12 @@ int main(int argc, char **argv)
 	rc = etrnctl_request(sock, req.p, &ans) == 0 ? 0 : 1;
 	if (rc == 0) {
 		nl = strchr(buf_cstr(&ans), '\n');
-		if (strncmp(buf_cstr(&ans), "ok\n", 3) == 0) {
+		if (strncmp(buf_cstr(&ans), "ok\n", 3) == 0 &&
+		    parsed.cmd == CTL_CMD_DELETE && strcmp(nl + 1, "0\n") == 0) {
+			fprintf(stderr, "etrnctl: delete %s: no such message"
+			    " (or nothing left to deliver)\n", argv[optind + 1]);
+			rc = 1;
+		} else if (strncmp(buf_cstr(&ans), "ok\n", 3) == 0) {
 			print(cmd, nl + 1);
 		} else {
 			const char *msg = strncmp(buf_cstr(&ans), "error\t", 6) == 0 ?
