@@ -27,6 +27,7 @@ struct srun {
 	struct sched *s;
 	char *domain;
 	bool running;
+	bool claimed;		/* an ATRN session delivers it itself */
 	bool flush;		/* this run takes every pending recipient */
 	bool again_flush;	/* a flush was asked for during the run */
 	bool again_due;		/* new due mail arrived during the run */
@@ -180,12 +181,12 @@ static const char *sched_verdict(int state)
  * 4.4.7 once the domain's lifetime is over.  Failures bring their DSN
  * into the same commit.
  */
-static void sched_delivered_cb(void *arg, struct queue_batch *b,
-    struct smtpc_result **res)
+void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
+    struct smtpc_result **res, queue_put_cb *cb, void *arg)
 {
-	struct srun *r = arg;
-	struct sched *s = r->s;
-	const struct config_domain *dom = sched_domain(s, r->domain);
+	const struct config_domain *dom = sched_domain(s, domain);
+	bool hold = dom->mode == CONFIG_MODE_HOLD ||
+	    dom->route == CONFIG_ROUTE_ODMR;
 	struct queue_outcome *o;
 	struct queue_msg_in **dsns;
 	size_t i, k, n = 0, ndsn = 0, total = 0;
@@ -218,7 +219,7 @@ static void sched_delivered_cb(void *arg, struct queue_batch *b,
 				oc->state = QUEUE_R_FAILED;
 				kinds[k] = BOUNCE_FAILED;
 				snprintf(x->enh, sizeof(x->enh), "4.4.7");
-			} else if (dom->mode == CONFIG_MODE_HOLD) {
+			} else if (hold) {
 				oc->state = QUEUE_R_HELD;
 			} else {
 				oc->state = QUEUE_R_DEFERRED;
@@ -229,7 +230,7 @@ static void sched_delivered_cb(void *arg, struct queue_batch *b,
 			log_info("event=%s qid=%s to=%s domain=%s reply=%s",
 			    sched_verdict(oc->state), qid,
 			    log_value(it->rcpts[k].addr,
-			    strlen(it->rcpts[k].addr)), r->domain,
+			    strlen(it->rcpts[k].addr)), domain,
 			    log_value(x->text, strlen(x->text)));
 		}
 		dsn = bounce_make(s->cfg, it, kinds, res[i], NULL, now);
@@ -244,12 +245,20 @@ static void sched_delivered_cb(void *arg, struct queue_batch *b,
 		}
 		free(kinds);
 	}
+	smtpc_deliver_results_free(res, b->n);
+	queue_batch_free(b);
+	queue_update(s->q, o, n, dsns, ndsn, cb, arg);
+}
+
+static void sched_delivered_cb(void *arg, struct queue_batch *b,
+    struct smtpc_result **res)
+{
+	struct srun *r = arg;
+
 	if (b->n > 0)
 		r->after_id = b->items[b->n - 1].id;
 	r->more = b->more;
-	smtpc_deliver_results_free(res, b->n);
-	queue_batch_free(b);
-	queue_update(s->q, o, n, dsns, ndsn, sched_updated_cb, r);
+	sched_record(r->s, r->domain, b, res, sched_updated_cb, r);
 }
 
 static void sched_fetched_cb(void *arg, enum queue_status st,
@@ -316,10 +325,12 @@ static void sched_due_cb(void *arg, enum queue_status st,
 			struct srun *r = sched_get(s, dom);
 
 			nrows++;
-			if (!r->running && s->running < SCHED_MAX_RUNS &&
-			    sched_domain(s, dom)->mode == CONFIG_MODE_RETRY)
+			if (!r->running && !r->claimed &&
+			    s->running < SCHED_MAX_RUNS &&
+			    sched_domain(s, dom)->mode == CONFIG_MODE_RETRY &&
+			    sched_domain(s, dom)->route != CONFIG_ROUTE_ODMR)
 				sched_start_run(s, r, false);
-			else if (!r->running)
+			else if (!r->running && !r->claimed)
 				sched_forget(s, r);
 		}
 		p = nl + 1;
@@ -390,7 +401,7 @@ void sched_kick(void *arg, const char *domain)
 	if (s->stopping)
 		return;
 	r = sched_get(s, domain);
-	if (r->running)
+	if (r->running || r->claimed)
 		r->again_due = true;
 	else if (s->running < SCHED_MAX_RUNS)
 		sched_start_run(s, r, false);
@@ -405,7 +416,7 @@ enum sched_flush sched_flush(struct sched *s, const char *domain)
 	if (s->stopping)
 		return SCHED_FLUSH_BUSY;
 	r = sched_find(s, domain);
-	if (r && r->running) {
+	if (r && (r->running || r->claimed)) {
 		r->again_flush = true;
 		return SCHED_FLUSH_JOINED;
 	}
@@ -419,7 +430,35 @@ bool sched_busy(const struct sched *s, const char *domain)
 {
 	const struct srun *r = sched_find(s, domain);
 
-	return r && r->running;
+	return r && (r->running || r->claimed);
+}
+
+bool sched_claim(struct sched *s, const char *domain)
+{
+	struct srun *r = sched_get(s, domain);
+
+	if (r->running || r->claimed)
+		return false;
+	r->claimed = true;
+	r->again_flush = r->again_due = false;
+	return true;
+}
+
+void sched_unclaim(struct sched *s, const char *domain)
+{
+	struct srun *r = sched_find(s, domain);
+
+	if (r == NULL || !r->claimed)
+		return;
+	r->claimed = false;
+	/* a flush asked for during the session: to the normal route, if any */
+	if (!s->stopping && r->again_flush &&
+	    sched_domain(s, domain)->route != CONFIG_ROUTE_ODMR &&
+	    s->running < SCHED_MAX_RUNS) {
+		sched_start_run(s, r, true);
+		return;
+	}
+	sched_forget(s, r);
 }
 
 void sched_stop(struct sched *s, void (*done)(void *), void *arg)

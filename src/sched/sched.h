@@ -26,10 +26,13 @@
 
 #include <stdbool.h>
 
+#include "queue/queue.h"
+
 struct config;
 struct event_base;
 struct queue;
 struct smtpc_deliver;
+struct smtpc_result;
 struct sched;
 
 enum sched_flush {
@@ -49,6 +52,23 @@ void sched_kick(void *s, const char *domain);
 enum sched_flush sched_flush(struct sched *s, const char *domain);
 /* sched_busy - a run is going on for domain */
 bool sched_busy(const struct sched *s, const char *domain);
+/*
+ * sched_claim - reserve domain for a session that delivers it itself (an
+ * ATRN reversal): false when a run or another claim holds it.  A flush
+ * asked for meanwhile joins the claim.  sched_unclaim() gives it back.
+ */
+bool sched_claim(struct sched *s, const char *domain);
+void sched_unclaim(struct sched *s, const char *domain);
+
+/*
+ * sched_record - turn delivery results into recorded outcomes, as a run
+ * does (delivered; deferred, or held in a hold or ODMR domain; failed or
+ * expired with a DSN in the same commit).  Takes b and results; cb(arg)
+ * once the outcomes are committed (or not: see the status).
+ */
+void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
+    struct smtpc_result **results, queue_put_cb *cb, void *arg);
+
 /* sched_stop - start no more runs; done() once every run has ended */
 void sched_stop(struct sched *s, void (*done)(void *), void *arg);
 void sched_free(struct sched *s);

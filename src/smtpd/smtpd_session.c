@@ -357,8 +357,9 @@ static enum smtpd_action smtpd_cmd_rcpt(struct smtpd_session *s,
 	r->domain = xstrdup(path.domain);
 	r->notify = p.notify;
 	r->orcpt = p.has_orcpt ? xstrdup(p.orcpt) : NULL;
-	r->state = dom->mode == CONFIG_MODE_HOLD ? QUEUE_R_HELD :
-	    QUEUE_R_QUEUED;
+	/* held until asked for: ETRN (hold) or ATRN (odmr) */
+	r->state = dom->mode == CONFIG_MODE_HOLD ||
+	    dom->route == CONFIG_ROUTE_ODMR ? QUEUE_R_HELD : QUEUE_R_QUEUED;
 	s->st = SMTPD_ST_RCPT;
 	smtpd_reply(out, "250 2.1.5 Ok");
 	return SMTPD_ACT_NONE;
