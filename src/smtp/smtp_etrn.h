@@ -39,4 +39,21 @@ struct smtp_etrn {
 enum smtp_etrn_status smtp_etrn_parse(const char *arg, size_t len,
     struct smtp_etrn *out);
 
+/*
+ * The argument of ATRN (RFC 2645): nothing (every domain of the account)
+ * or a comma-separated list of domains, each a host name as for ETRN;
+ * spaces around the commas are tolerated.  At most SMTP_ATRN_MAX domains;
+ * a repeated one counts once.
+ */
+#define SMTP_ATRN_MAX 32
+
+struct smtp_atrn {
+	size_t n;		/* 0: all of the account's domains */
+	char domain[SMTP_ATRN_MAX][SMTP_ETRN_NAME_MAX + 1];	/* lower case */
+};
+
+/* smtp_atrn_parse - SMTP_ETRN_OK, or SMTP_ETRN_BAD (501) */
+enum smtp_etrn_status smtp_atrn_parse(const char *arg, size_t len,
+    struct smtp_atrn *out);
+
 #endif

@@ -25,6 +25,7 @@ struct smtpc_conn {
 	struct queue_item *cur;
 	bool greeted;
 	bool ended;
+	bool waiting_next;	/* next() said SMTPC_NEXT_LATER */
 	bool tls_on;
 	struct event *later;	/* end() runs from the loop, never re-entrantly */
 	struct smtpc_result endres;
@@ -164,6 +165,10 @@ static void smtpc_conn_next(struct smtpc_conn *cc)
 		struct queue_item *it = cc->cbs.next(cc->arg);
 		enum smtpc_action act;
 
+		if (it == SMTPC_NEXT_LATER) {
+			cc->waiting_next = true;
+			return;
+		}
 		if (it == NULL) {
 			smtpc_quit(cc->c, &cc->out);
 			smtpc_conn_flush(cc);
@@ -277,6 +282,14 @@ struct smtpc_conn *smtpc_conn_start(struct event_base *base,
 		smtpc_conn_timeouts(cc);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return cc;
+}
+
+void smtpc_conn_resume(struct smtpc_conn *cc)
+{
+	if (!cc->waiting_next || cc->ended)
+		return;
+	cc->waiting_next = false;
+	smtpc_conn_next(cc);
 }
 
 void smtpc_conn_abort(struct smtpc_conn *cc)

@@ -20,6 +20,7 @@
 #define ETRND_SMTPC_CONN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "smtpc/smtpc_session.h"
 
@@ -27,8 +28,13 @@ struct bufferevent;
 struct event_base;
 typedef struct ssl_ctx_st SSL_CTX;
 
+/* what next() returns when a message will come, but not yet: the
+ * connection waits (idle, timers running) until smtpc_conn_resume() */
+#define SMTPC_NEXT_LATER ((struct queue_item *)(uintptr_t)1)
+
 struct smtpc_conn_cbs {
-	/* the next message to send, or NULL to finish with QUIT */
+	/* the next message to send, NULL to finish with QUIT, or
+	 * SMTPC_NEXT_LATER */
 	struct queue_item *(*next)(void *arg);
 	void (*msg_done)(void *arg, struct queue_item *it,
 	    const struct smtpc_result *res);
@@ -43,6 +49,9 @@ struct smtpc_conn *smtpc_conn_start(struct event_base *base,
     struct bufferevent *bev, bool connecting, SSL_CTX *tls,
     const char *peer, const struct smtpc_params *p,
     const struct smtpc_conn_cbs *cbs, void *arg);
+
+/* smtpc_conn_resume - ask next() again after it said SMTPC_NEXT_LATER */
+void smtpc_conn_resume(struct smtpc_conn *cc);
 
 /* smtpc_conn_abort - end it now (shutdown): in-flight results defer */
 void smtpc_conn_abort(struct smtpc_conn *cc);
