@@ -63,6 +63,7 @@ struct qjob {
 	struct queue_sel sel;
 	enum queue_admin_op admin;
 	struct queue_batch *batch;
+	sqlite3 *db;		/* the connection of the reader running it */
 	uint64_t count_msgs, count_rcpts;
 	time_t now;
 	struct buf rows;
@@ -73,16 +74,28 @@ struct qlist {
 	size_t n;
 };
 
+struct queue;
+
+struct qreader {
+	struct queue *q;
+	pthread_t th;
+	sqlite3 *db;
+	pthread_cond_t cond;
+	struct qlist jobs;
+};
+
 struct queue {
 	char *dir;
 	char *segdir;
 	sqlite3 *wdb;
-	sqlite3 *rdb;
+	struct qreader rd[2];	/* [0] bulk: fetches, listings; [1] quick:
+				 * counts for ETRN/ATRN, due times, never
+				 * stuck behind a fetch of bodies */
 	struct segment_writer seg;
-	pthread_t writer, reader;
+	pthread_t writer;
 	pthread_mutex_t mu;
-	pthread_cond_t wcond, rcond;
-	struct qlist puts, reads, done;
+	pthread_cond_t wcond;
+	struct qlist puts, done;
 	bool stopping;
 	struct event *done_ev;
 	atomic_ullong free_bytes;
@@ -788,7 +801,7 @@ static int queue_q_summary(struct queue *q, struct qjob *j)
 	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(q->rdb, sql, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	rc = queue_rows(s, &j->rows);
@@ -815,10 +828,10 @@ static int queue_q_list(struct queue *q, struct qjob *j)
 	int rc;
 
 	if (j->domain == NULL || j->domain[0] == '\0') {
-		rc = sqlite3_prepare_v2(q->rdb, sql_all, -1, &s, NULL);
+		rc = sqlite3_prepare_v2(j->db, sql_all, -1, &s, NULL);
 	} else {
 		queue_rkey_range(j->domain, &lo, &hi);
-		rc = sqlite3_prepare_v2(q->rdb, sql_dom, -1, &s, NULL);
+		rc = sqlite3_prepare_v2(j->db, sql_dom, -1, &s, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(s, 1, lo.p, (int)lo.len,
 			    SQLITE_TRANSIENT);
@@ -853,7 +866,7 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(q->rdb, sql_msg, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(j->db, sql_msg, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
@@ -865,7 +878,7 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 		j->st = QUEUE_ENOENT;
 		return SQLITE_OK;
 	}
-	rc = sqlite3_prepare_v2(q->rdb, sql_rcpt, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(j->db, sql_rcpt, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
@@ -933,12 +946,12 @@ static int queue_q_fetch(struct queue *q, struct qjob *j)
 	/* the exact domain: keys equal to lo, i.e. [lo, lo + "\0") */
 	buf_append(&exact_hi, lo.p, lo.len);
 	buf_putc(&exact_hi, '\x01');
-	rc = sqlite3_prepare_v2(q->rdb, sel->subtree ? ids_tree : ids_exact, -1,
+	rc = sqlite3_prepare_v2(j->db, sel->subtree ? ids_tree : ids_exact, -1,
 	    &ids, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->rdb, rcpts_sql, -1, &rs, NULL);
+		rc = sqlite3_prepare_v2(j->db, rcpts_sql, -1, &rs, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->rdb, msg_sql, -1, &ms, NULL);
+		rc = sqlite3_prepare_v2(j->db, msg_sql, -1, &ms, NULL);
 	if (rc != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(ids, 1, lo.p, (int)lo.len, SQLITE_STATIC);
@@ -1052,7 +1065,7 @@ static int queue_q_count(struct queue *q, struct qjob *j)
 			buf_printf(&sql, "SELECT DISTINCT domain FROM rcpt"
 			    " WHERE %s AND state IN (0, 1, 2) ORDER BY domain",
 			    where.p);
-		rc = sqlite3_prepare_v2(q->rdb, sql.p, -1, &s, NULL);
+		rc = sqlite3_prepare_v2(j->db, sql.p, -1, &s, NULL);
 		if (rc != SQLITE_OK)
 			break;
 		if (j->sel.subtree) {
@@ -1099,7 +1112,7 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(q->rdb, due, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(j->db, due, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
@@ -1108,7 +1121,7 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	sqlite3_finalize(s);
 	if (rc != SQLITE_OK)
 		return rc;
-	rc = sqlite3_prepare_v2(q->rdb, next, -1, &s, NULL);
+	rc = sqlite3_prepare_v2(j->db, next, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
@@ -1119,19 +1132,21 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 
 static void *queue_reader_main(void *arg)
 {
-	struct queue *q = arg;
+	struct qreader *rd = arg;
+	struct queue *q = rd->q;
 	struct qjob *j;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (q->reads.n == 0 && !q->stopping)
-			pthread_cond_wait(&q->rcond, &q->mu);
-		if (q->reads.n == 0)
+		while (rd->jobs.n == 0 && !q->stopping)
+			pthread_cond_wait(&rd->cond, &q->mu);
+		if (rd->jobs.n == 0)
 			break;
-		j = qlist_pop(&q->reads);
+		j = qlist_pop(&rd->jobs);
 		pthread_mutex_unlock(&q->mu);
 		j->st = QUEUE_OK;
+		j->db = rd->db;
 		switch (j->kind) {
 		case QJOB_SUMMARY:
 			rc = queue_q_summary(q, j);
@@ -1192,9 +1207,12 @@ static struct qjob *queue_job_new(enum qjob_kind kind, void *arg)
 
 static void queue_read_push(struct queue *q, struct qjob *j)
 {
+	struct qreader *rd = &q->rd[j->kind == QJOB_COUNT ||
+	    j->kind == QJOB_DUE ? 1 : 0];
+
 	pthread_mutex_lock(&q->mu);
-	qlist_push(&q->reads, j);
-	pthread_cond_signal(&q->rcond);
+	qlist_push(&rd->jobs, j);
+	pthread_cond_signal(&rd->cond);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -1400,7 +1418,7 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 	struct queue *q = xcalloc(1, sizeof(*q));
 	struct buf path = BUF_INIT;
 	uint32_t next_seg;
-	int e;
+	int e, i;
 
 	q->dir = xstrdup(dir);
 	q->min_free = min_free;
@@ -1414,7 +1432,8 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 	}
 	buf_printf(&path, "%s/queue.db", dir);
 	if (queue_db_open(path.p, &q->wdb, true, err) != 0 ||
-	    queue_db_open(path.p, &q->rdb, false, err) != 0 ||
+	    queue_db_open(path.p, &q->rd[0].db, false, err) != 0 ||
+	    queue_db_open(path.p, &q->rd[1].db, false, err) != 0 ||
 	    queue_prepare(q, err) != 0)
 		goto fail;
 	q->max_id = (uint64_t)queue_scalar(q->wdb,
@@ -1427,13 +1446,17 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 	queue_refresh_space(q);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->wcond, NULL);
-	pthread_cond_init(&q->rcond, NULL);
+	for (i = 0; i < 2; i++) {
+		q->rd[i].q = q;
+		pthread_cond_init(&q->rd[i].cond, NULL);
+		qlist_init(&q->rd[i].jobs);
+	}
 	qlist_init(&q->puts);
-	qlist_init(&q->reads);
 	qlist_init(&q->done);
 	q->done_ev = event_new(base, -1, 0, queue_done_cb, q);
 	if (pthread_create(&q->writer, NULL, queue_writer_main, q) != 0 ||
-	    pthread_create(&q->reader, NULL, queue_reader_main, q) != 0) {
+	    pthread_create(&q->rd[0].th, NULL, queue_reader_main, &q->rd[0]) ||
+	    pthread_create(&q->rd[1].th, NULL, queue_reader_main, &q->rd[1])) {
 		buf_printf(err, "cannot start queue threads");
 		goto fail;	/* start-up only: the process exits */
 	}
@@ -1443,8 +1466,9 @@ fail:
 	buf_free(&path);
 	if (q->wdb)
 		sqlite3_close(q->wdb);
-	if (q->rdb)
-		sqlite3_close(q->rdb);
+	for (i = 0; i < 2; i++)
+		if (q->rd[i].db)
+			sqlite3_close(q->rd[i].db);
 	free(q->segdir);
 	free(q->dir);
 	free(q);
@@ -1458,10 +1482,12 @@ void queue_close(struct queue *q)
 	pthread_mutex_lock(&q->mu);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->wcond);
-	pthread_cond_broadcast(&q->rcond);
+	pthread_cond_broadcast(&q->rd[0].cond);
+	pthread_cond_broadcast(&q->rd[1].cond);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->writer, NULL);
-	pthread_join(q->reader, NULL);
+	pthread_join(q->rd[0].th, NULL);
+	pthread_join(q->rd[1].th, NULL);
 	queue_done_cb(-1, 0, q);
 	event_free(q->done_ev);
 	sqlite3_finalize(q->ins_msg);
@@ -1475,12 +1501,14 @@ void queue_close(struct queue *q)
 	sqlite3_finalize(q->seg_release);
 	sqlite3_finalize(q->seg_live);
 	sqlite3_finalize(q->seg_del);
-	sqlite3_close(q->rdb);
+	sqlite3_close(q->rd[0].db);
+	sqlite3_close(q->rd[1].db);
 	sqlite3_close(q->wdb);
 	segment_writer_close(&q->seg);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->wcond);
-	pthread_cond_destroy(&q->rcond);
+	pthread_cond_destroy(&q->rd[0].cond);
+	pthread_cond_destroy(&q->rd[1].cond);
 	free(q->segdir);
 	free(q->dir);
 	free(q);
