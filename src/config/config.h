@@ -111,6 +111,8 @@ struct config {
 	unsigned max_recipients;		/* default 1000, 100..100000 */
 	unsigned hop_limit;			/* default 50, 1..1000 */
 	unsigned hard_error_limit;		/* default 20, 1..1000 */
+	unsigned soft_error_limit;		/* default 10: errors before each refusal waits error_delay */
+	long long error_delay;			/* default 1s, 0 (off)..60s */
 	long long idle_timeout;			/* default 300s, 1s..3600s */
 	long long data_timeout;			/* default 600s, 1s..3600s */
 	unsigned long long body_memory_limit;	/* default 256k: larger bodies spill to a temporary file */

@@ -38,6 +38,9 @@ struct smtpd_conn {
 	bool skip_line;		/* discarding an over-long line up to its LF */
 	bool tls;
 	bool in_etrn_call;	/* etrn_request() may answer before it returns */
+	bool in_process;	/* inside smtpd_conn_process(): free at its end */
+	bool tarpit;		/* replies held back after repeated errors */
+	struct event *tarpit_ev;
 	struct smtpd_client cl;
 	int spill_fd;
 	uint64_t spill_len;
@@ -86,6 +89,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	if (c->spill_fd >= 0)
 		close(c->spill_fd);
 	event_free(c->resume);
+	event_free(c->tarpit_ev);
 	net_release(c->slot);
 	smtpd_session_free(c->sess);
 	buf_free(&c->out);
@@ -95,7 +99,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 /* smtpd_conn_gone - the peer is gone or we are done: free now or later */
 static void smtpd_conn_gone(struct smtpd_conn *c)
 {
-	if (c->storing) {
+	if (c->storing || c->in_process) {
 		/* the commit callback still holds c: free it there */
 		if (c->bev) {
 			bufferevent_free(c->bev);
@@ -376,14 +380,29 @@ static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
  * store, or the per-wakeup cap is reached.  Replies of one pipelined
  * group leave together.
  */
+static void smtpd_tarpit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	c->tarpit = false;
+	if (c->dead || c->bev == NULL)
+		return;
+	smtpd_conn_flush(c);
+	bufferevent_enable(c->bev, EV_READ);
+	smtpd_conn_process(c);
+}
+
 static void smtpd_conn_process(struct smtpd_conn *c)
 {
 	struct evbuffer *in;
-	unsigned handled = 0;
+	unsigned handled = 0, errors;
 
-	if (c->bev == NULL || c->closing || c->storing)
+	if (c->bev == NULL || c->closing || c->storing || c->tarpit ||
+	    c->in_process)
 		return;
 	in = bufferevent_get_input(c->bev);
+	errors = smtpd_session_errors(c->sess);
+	c->in_process = true;
 	while (!c->closing && !c->storing && c->bev != NULL) {
 		struct evbuffer_ptr eol;
 		char line[SMTP_CMD_LINE_MAX + 1];
@@ -430,8 +449,29 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		act = smtpd_session_line(c->sess, line, len,
 		    evbuffer_get_length(in) > 0, &c->out);
 		smtpd_conn_act(c, act);
+		/*
+		 * Past a few errors every refusal costs the client a second
+		 * (Postfix's error sleep): junk and guessing get slow.
+		 */
+		if (smtpd_session_errors(c->sess) > errors &&
+		    smtpd_session_errors(c->sess) >=
+		    c->srv->cfg->soft_error_limit &&
+		    c->srv->cfg->error_delay > 0 &&
+		    !c->closing && !c->storing && c->bev != NULL) {
+			struct timeval d = { (time_t)c->srv->cfg->error_delay, 0 };
+
+			c->tarpit = true;
+			bufferevent_disable(c->bev, EV_READ);
+			evtimer_add(c->tarpit_ev, &d);
+			break;
+		}
 	}
-	if (c->bev != NULL && !c->dead && !(c->closing && c->bev == NULL))
+	c->in_process = false;
+	if (c->dead && !c->storing) {
+		smtpd_conn_free(c);
+		return;
+	}
+	if (c->bev != NULL && !c->tarpit)
 		smtpd_conn_flush(c);
 }
 
@@ -460,6 +500,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	c->spill_fd = -1;
 	c->sess = smtpd_session_new(srv->cfg, &cl, &env);
 	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
+	c->tarpit_ev = evtimer_new(srv->base, smtpd_tarpit_cb, c);
 	c->bev = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	c->next = srv->conns;

@@ -162,6 +162,11 @@ void smtpd_session_greet(struct smtpd_session *s, struct buf *out)
 	smtpd_reply(out, "220 %s ESMTP etrnd", s->cfg->hostname);
 }
 
+unsigned smtpd_session_errors(const struct smtpd_session *s)
+{
+	return s->errors;
+}
+
 const char *smtpd_session_qid(const struct smtpd_session *s)
 {
 	return s->qid;

@@ -108,6 +108,9 @@ void smtpd_session_timeout(struct smtpd_session *s, struct buf *out);
 const struct smtp_etrn *smtpd_session_etrn(const struct smtpd_session *s);
 bool smtpd_session_etrn_plain250(const struct smtpd_session *s);
 
+/* smtpd_session_errors - refused commands so far (for the tarpit) */
+unsigned smtpd_session_errors(const struct smtpd_session *s);
+
 const char *smtpd_session_qid(const struct smtpd_session *s);
 bool smtpd_session_in_data(const struct smtpd_session *s);
 
