@@ -75,11 +75,17 @@ test: deps
 	$(MAKE) fuzz-bins
 	scripts/run-tests.sh build-asan
 
-build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
+# Targets that need more than the pure modules say so here.
+FUZZ_EXTRA_fuzz_users := src/auth/users_parse.c
+FUZZ_EXTRA_fuzz_sasl  := src/auth/users_parse.c src/auth/users.c src/auth/sasl.c
+FUZZ_LIBS_fuzz_sasl   := -lcrypto -lcrypt
+
+.SECONDEXPANSION:
+build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $$(FUZZ_EXTRA_$$*)
 	@mkdir -p build-fuzz
 	clang -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ $< $(PURE_SRC)
+	    -o $@ $< $(PURE_SRC) $(FUZZ_EXTRA_$*) $(FUZZ_LIBS_$*)
 
 fuzz-bins: $(FUZZ_BIN)
 

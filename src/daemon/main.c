@@ -9,9 +9,11 @@
  */
 #include "config/config.h"
 #include "ctl/ctl_server.h"
+#include "auth/users.h"
 #include "etrn/etrn.h"
 #include "log/log.h"
 #include "net/listener.h"
+#include "odmr/odmr_glue.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "smtpc/smtpc_deliver.h"
@@ -37,6 +39,10 @@ struct daemon {
 	struct net_listener *smtp;
 	struct net_listener *smtp_plain;	/* ETRN answers a plain 250 */
 	struct etrn *etrn;
+	struct net_listener *odmr_l;
+	struct odmr_server *odmr;
+	struct users *users;
+	int stopping_parts;
 	struct smtpd_server *smtpd;
 	struct queue *q;
 	struct ctl_server *ctl;
@@ -87,11 +93,14 @@ static void drop_privileges(const char *user, const char *queue_dir)
 	    (int)pw->pw_uid);
 }
 
-static void on_sched_stopped(void *arg)
+/* on_part_stopped - the scheduler and the ODMR service report here; the
+ * loop ends when both are done */
+static void on_part_stopped(void *arg)
 {
 	struct daemon *d = arg;
 
-	event_base_loopexit(d->base, NULL);
+	if (--d->stopping_parts == 0)
+		event_base_loopexit(d->base, NULL);
 }
 
 /*
@@ -108,8 +117,15 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	net_listener_stop(d->smtp);
 	if (d->smtp_plain)
 		net_listener_stop(d->smtp_plain);
+	if (d->odmr_l)
+		net_listener_stop(d->odmr_l);
+	if (d->stopping_parts > 0)
+		return;		/* a second signal: already stopping */
+	d->stopping_parts = d->odmr ? 2 : 1;
 	smtpc_deliver_stop(d->deliver);
-	sched_stop(d->sched, on_sched_stopped, d);
+	if (d->odmr)
+		odmr_server_stop(d->odmr, on_part_stopped, d);
+	sched_stop(d->sched, on_part_stopped, d);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -162,6 +178,18 @@ int main(int argc, char **argv)
 	d.base = event_base_new();
 	if (d.base == NULL)
 		log_fatal("event=fatal reason=event_base");
+	/*
+	 * Signals first: once the listeners and the control socket exist,
+	 * a supervisor may consider us up and send SIGTERM at once; it must
+	 * find the handler (delivered from the loop, after everything below
+	 * is set up), not the default action.
+	 */
+	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
+	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
+	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
 
 	if (d.cfg->tls_cert) {
 		d.tls = tls_server_ctx_new(d.cfg->tls_cert, d.cfg->tls_key, &err);
@@ -188,6 +216,24 @@ int main(int argc, char **argv)
 		net_listener_set_limits(d.smtp_plain, d.cfg->max_connections,
 		    d.cfg->max_connections_per_client);
 	}
+	if (d.cfg->nodmr_listen > 0) {
+		if (d.cfg->users_file == NULL)
+			log_fatal("event=fatal reason=config detail=\"odmr_listen"
+			    " needs users_file\"");
+		/* read as root, like the TLS key: the file may be root's */
+		d.users = users_load(d.cfg->users_file, &err);
+		if (d.users == NULL)
+			log_fatal("event=fatal reason=users_file error=%s",
+			    log_value(err.p, err.len));
+		d.odmr_l = net_listener_new(d.base, d.cfg->odmr_listen,
+		    d.cfg->nodmr_listen, d.cfg->hostname, odmr_server_accept,
+		    NULL, &err);
+		if (d.odmr_l == NULL)
+			log_fatal("event=fatal reason=listen error=%s",
+			    log_value(err.p, err.len));
+		net_listener_set_limits(d.odmr_l, d.cfg->max_connections,
+		    d.cfg->max_connections_per_client);
+	}
 	if (d.cfg->user && getuid() == 0)
 		drop_privileges(d.cfg->user, d.cfg->queue_dir);
 
@@ -205,22 +251,22 @@ int main(int argc, char **argv)
 	sched_start(d.sched);
 	d.etrn = etrn_new(d.cfg, d.q, d.sched);
 	smtpd_server_attach(d.smtpd, d.q, d.etrn);
+	if (d.odmr_l) {
+		d.odmr = odmr_server_new(d.base, d.cfg, d.users, d.q, d.sched,
+		    d.tls);
+		net_listener_set_arg(d.odmr_l, d.odmr);
+	}
 	d.ctl = ctl_server_new(d.base, d.cfg->control, d.q, d.sched, &err);
 	if (d.ctl == NULL)
 		log_fatal("event=fatal reason=control error=%s",
 		    log_value(err.p, err.len));
 
-	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
-	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
-	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
-	evsignal_add(ev_term, NULL);
-	evsignal_add(ev_int, NULL);
-	evsignal_add(ev_hup, NULL);
 	log_info("event=started listen=%s:%u queue_dir=%s", d.cfg->listen[0].host,
 	    d.cfg->listen[0].port, d.cfg->queue_dir);
 
 	event_base_dispatch(d.base);
 
+	odmr_server_free(d.odmr);
 	queue_close(d.q);
 	etrn_free(d.etrn);
 	sched_free(d.sched);
@@ -228,6 +274,8 @@ int main(int argc, char **argv)
 	smtpd_server_free(d.smtpd);
 	net_listener_free(d.smtp);
 	net_listener_free(d.smtp_plain);
+	net_listener_free(d.odmr_l);
+	users_free(d.users);
 	ctl_server_free(d.ctl);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -5,6 +5,7 @@
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "util/buf.h"
+#include "util/ratelimit.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 
@@ -15,24 +16,14 @@
 #include <string.h>
 #include <time.h>
 
-#define ETRN_BUCKETS 1024
 #define ETRN_WINDOW 60		/* seconds of the per-client rate */
 #define ETRN_TRACK_MAX 100000	/* client entries before a clean-up */
-
-struct etrn_rate {
-	struct etrn_rate *next;
-	int family;
-	uint8_t addr[16];
-	time_t start;
-	unsigned count;
-};
 
 struct etrn {
 	struct config *cfg;
 	struct queue *q;
 	struct sched *s;
-	struct etrn_rate *buckets[ETRN_BUCKETS];
-	size_t nrate;
+	struct ratelimit *rate;	/* ETRN per client address per minute */
 };
 
 struct etrn_req {
@@ -53,35 +44,15 @@ struct etrn *etrn_new(struct config *cfg, struct queue *q, struct sched *s)
 	e->cfg = config_ref(cfg);
 	e->q = q;
 	e->s = s;
+	e->rate = ratelimit_new(ETRN_WINDOW, ETRN_TRACK_MAX);
 	return e;
-}
-
-static void etrn_rate_clear(struct etrn *e, bool expired_only, time_t now)
-{
-	size_t i;
-
-	for (i = 0; i < ETRN_BUCKETS; i++) {
-		struct etrn_rate **pp = &e->buckets[i];
-
-		while (*pp) {
-			struct etrn_rate *r = *pp;
-
-			if (!expired_only || now - r->start >= ETRN_WINDOW) {
-				*pp = r->next;
-				free(r);
-				e->nrate--;
-			} else {
-				pp = &r->next;
-			}
-		}
-	}
 }
 
 void etrn_free(struct etrn *e)
 {
 	if (e == NULL)
 		return;
-	etrn_rate_clear(e, false, 0);
+	ratelimit_free(e->rate);
 	config_unref(e->cfg);
 	free(e);
 }
@@ -89,34 +60,8 @@ void etrn_free(struct etrn *e)
 /* etrn_rate_ok - one more ETRN from this address within its rate */
 static bool etrn_rate_ok(struct etrn *e, const struct etrn_client *cl)
 {
-	size_t alen = cl->family == AF_INET ? 4 : 16;
-	uint32_t h = 2166136261u;
-	time_t now = time(NULL);
-	struct etrn_rate *r;
-	size_t i;
-
-	for (i = 0; i < alen; i++)
-		h = (h ^ cl->addr[i]) * 16777619u;
-	h %= ETRN_BUCKETS;
-	for (r = e->buckets[h]; r; r = r->next)
-		if (r->family == cl->family && memcmp(r->addr, cl->addr, alen) == 0)
-			break;
-	if (r == NULL) {
-		if (e->nrate >= ETRN_TRACK_MAX)
-			etrn_rate_clear(e, true, now);
-		r = xcalloc(1, sizeof(*r));
-		r->family = cl->family;
-		memcpy(r->addr, cl->addr, alen);
-		r->start = now;
-		r->next = e->buckets[h];
-		e->buckets[h] = r;
-		e->nrate++;
-	}
-	if (now - r->start >= ETRN_WINDOW || now < r->start) {
-		r->start = now;
-		r->count = 0;
-	}
-	return ++r->count <= e->cfg->etrn_rate;
+	return ratelimit_add(e->rate, cl->addr, cl->family == AF_INET ? 4 : 16,
+	    time(NULL)) <= e->cfg->etrn_rate;
 }
 
 static bool etrn_client_ok(const struct etrn *e, const struct config_domain *d,

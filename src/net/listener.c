@@ -247,6 +247,11 @@ void net_listener_set_limits(struct net_listener *l, unsigned max_total,
 	l->max_per_client = max_per_client;
 }
 
+void net_listener_set_arg(struct net_listener *l, void *arg)
+{
+	l->arg = arg;
+}
+
 unsigned net_listener_active(const struct net_listener *l)
 {
 	return l->active;

@@ -36,6 +36,9 @@ struct net_listener *net_listener_new(struct event_base *base,
 void net_listener_set_limits(struct net_listener *l, unsigned max_total,
     unsigned max_per_client);
 void net_release(struct net_slot *slot);
+/* net_listener_set_arg - the accept callback's argument, when its owner is
+ * created after the sockets were bound (before the loop runs) */
+void net_listener_set_arg(struct net_listener *l, void *arg);
 /* net_listener_stop - close the listening sockets (shutdown) */
 void net_listener_stop(struct net_listener *l);
 void net_listener_free(struct net_listener *l);
