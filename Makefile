@@ -57,7 +57,8 @@ $(BUILD)/etrnd: $(BUILD)/src/daemon/main.o $(BUILD)/libetrnd.a
 $(BUILD)/etrnctl: $(BUILD)/tools/etrnctl/main.o $(BUILD)/libetrnd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/etrn: $(BUILD)/tools/etrn/main.o $(BUILD)/libetrnd.a
+ETRN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/etrn/*.c))
+$(BUILD)/etrn: $(ETRN_OBJ) $(BUILD)/libetrnd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libetrnd.a
