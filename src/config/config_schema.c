@@ -151,7 +151,7 @@ const struct config_key config_schema[] = {
 	  NULL, "no", 0, 0, NULL, true, false,
 	  "also relay for every subdomain (and allow ETRN @domain)" },
 	{ "lifetime", CONFIG_T_DURATION, CONFIG_S_DOMAIN, D(lifetime), 0, NULL,
-	  NULL, "5d", MINUTE, 365 * DAY, NULL, true, false,
+	  NULL, "5d", 1, 365 * DAY, NULL, true, false,
 	  "how long mail may wait before it is returned to its sender" },
 	{ "recipients", CONFIG_T_PATH, CONFIG_S_DOMAIN, D(recipients), 0, NULL,
 	  NULL, NULL, 0, 0, NULL, true, false,

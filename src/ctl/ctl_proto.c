@@ -38,6 +38,8 @@ void ctl_req_parse(const char *line, size_t len, struct ctl_req *req)
 		memcpy(req->arg, sp + 1, alen);
 	if (str_caseeq_n(line, vlen, "summary") && alen == 0) {
 		req->cmd = CTL_CMD_SUMMARY;
+	} else if (str_caseeq_n(line, vlen, "expire") && alen == 0) {
+		req->cmd = CTL_CMD_EXPIRE;
 	} else if (str_caseeq_n(line, vlen, "list")) {
 		if (alen > 0 && !ctl_domain_ok(req->arg)) {
 			req->error = "not a domain name";

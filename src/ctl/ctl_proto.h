@@ -25,6 +25,7 @@ enum ctl_cmd {
 	CTL_CMD_RELEASE,	/* DOMAIN or QID */
 	CTL_CMD_REQUEUE,	/* DOMAIN or QID */
 	CTL_CMD_DELETE,		/* QID */
+	CTL_CMD_EXPIRE,		/* return expired mail now */
 };
 
 struct ctl_req {

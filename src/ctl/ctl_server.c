@@ -165,6 +165,15 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 	case CTL_CMD_FLUSH:
 		ctl_flush(c, req.arg);
 		break;
+	case CTL_CMD_EXPIRE: {
+		struct buf row = BUF_INIT;
+
+		sched_sweep_now(c->cs->s);
+		buf_puts(&row, "started\n");
+		ctl_finish(c, "ok\n", &row);
+		buf_free(&row);
+		break;
+	}
 	case CTL_CMD_HOLD:
 	case CTL_CMD_RELEASE:
 	case CTL_CMD_REQUEUE:

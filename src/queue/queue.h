@@ -177,6 +177,9 @@ struct queue_sel {
 	bool due_only;
 	time_t now;
 	uint64_t after_id;
+	uint64_t before_id;	/* 0, or only messages with smaller ids: ids
+				 * are arrival times in microseconds, so this
+				 * selects what arrived before a moment */
 	size_t limit;
 	bool bodies;
 };
@@ -206,6 +209,11 @@ void queue_count(struct queue *q, const char *const *domains, size_t n,
  * recipients (at most limit), and one row "next<TAB>time" with the
  * earliest future try, for the scheduler's timer */
 void queue_due(struct queue *q, time_t now, size_t limit, queue_text_cb *cb,
+    void *arg);
+
+/* queue_old_domains - domains with pending recipients in messages whose
+ * id is below before_id (the lifetime sweep), one per line */
+void queue_old_domains(struct queue *q, uint64_t before_id, queue_text_cb *cb,
     void *arg);
 
 struct queue_outcome {

@@ -39,6 +39,7 @@ enum qjob_kind {
 	QJOB_FETCH,
 	QJOB_COUNT,
 	QJOB_DUE,
+	QJOB_OLD,
 };
 
 struct qjob {
@@ -919,12 +920,13 @@ static int queue_q_fetch(struct queue *q, struct qjob *j)
 {
 	static const char ids_exact[] =
 	    "SELECT DISTINCT msg FROM rcpt WHERE rkey = ?1 AND msg > ?3"
-	    " AND (CASE WHEN ?4 THEN state IN (0, 2) AND next_try <= ?5"
-	    " ELSE state IN (0, 1, 2) END) ORDER BY msg LIMIT ?6";
+	    " AND msg < ?7 AND (CASE WHEN ?4 THEN state IN (0, 2) AND"
+	    " next_try <= ?5 ELSE state IN (0, 1, 2) END)"
+	    " ORDER BY msg LIMIT ?6";
 	static const char ids_tree[] =
 	    "SELECT DISTINCT msg FROM rcpt WHERE rkey >= ?1 AND rkey < ?2"
-	    " AND msg > ?3 AND (CASE WHEN ?4 THEN state IN (0, 2) AND"
-	    " next_try <= ?5 ELSE state IN (0, 1, 2) END)"
+	    " AND msg > ?3 AND msg < ?7 AND (CASE WHEN ?4 THEN state IN"
+	    " (0, 2) AND next_try <= ?5 ELSE state IN (0, 1, 2) END)"
 	    " ORDER BY msg LIMIT ?6";
 	static const char rcpts_sql[] =
 	    "SELECT id, addr, domain, notify, orcpt, state, attempts FROM rcpt"
@@ -961,6 +963,8 @@ static int queue_q_fetch(struct queue *q, struct qjob *j)
 	sqlite3_bind_int(ids, 4, sel->due_only);
 	sqlite3_bind_int64(ids, 5, (sqlite3_int64)sel->now);
 	sqlite3_bind_int64(ids, 6, (sqlite3_int64)sel->limit);
+	sqlite3_bind_int64(ids, 7, sel->before_id ?
+	    (sqlite3_int64)sel->before_id : INT64_MAX);
 	sqlite3_bind_text(rs, 1, lo.p, (int)lo.len, SQLITE_STATIC);
 	if (sel->subtree)
 		sqlite3_bind_text(rs, 2, hi.p, (int)hi.len, SQLITE_STATIC);
@@ -1100,6 +1104,22 @@ static int queue_q_count(struct queue *q, struct qjob *j)
 	return rc;
 }
 
+static int queue_q_old(struct queue *q, struct qjob *j)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(j->db, "SELECT DISTINCT domain FROM rcpt"
+	    " WHERE msg < ?1 AND state IN (0, 1, 2) ORDER BY domain", -1, &s,
+	    NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
+	rc = queue_rows(s, &j->rows);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int queue_q_due(struct queue *q, struct qjob *j)
 {
 	static const char due[] =
@@ -1165,6 +1185,9 @@ static void *queue_reader_main(void *arg)
 			break;
 		case QJOB_DUE:
 			rc = queue_q_due(q, j);
+			break;
+		case QJOB_OLD:
+			rc = queue_q_old(q, j);
 			break;
 		default:
 			rc = SQLITE_MISUSE;
@@ -1253,6 +1276,16 @@ void queue_due(struct queue *q, time_t now, size_t limit, queue_text_cb *cb,
 	j->text_cb = cb;
 	j->now = now;
 	j->sel.limit = limit;
+	queue_read_push(q, j);
+}
+
+void queue_old_domains(struct queue *q, uint64_t before_id, queue_text_cb *cb,
+    void *arg)
+{
+	struct qjob *j = queue_job_new(QJOB_OLD, arg);
+
+	j->text_cb = cb;
+	j->id = before_id;
 	queue_read_push(q, j);
 }
 

@@ -5,6 +5,7 @@
 #include "log/log.h"
 #include "queue/queue.h"
 #include "smtpc/smtpc_deliver.h"
+#include "util/buf.h"
 #include "util/idgen.h"
 #include "util/xalloc.h"
 
@@ -21,6 +22,7 @@
 #define SCHED_BACKOFF_MIN 300		/* first retry after 5 minutes */
 #define SCHED_BACKOFF_MAX (4 * 3600)	/* then doubling up to 4 hours */
 #define SCHED_BUCKETS 1024
+#define SCHED_SWEEP_EVERY 600		/* seconds between lifetime sweeps */
 
 struct srun {
 	struct srun *next;
@@ -31,6 +33,7 @@ struct srun {
 	bool flush;		/* this run takes every pending recipient */
 	bool again_flush;	/* a flush was asked for during the run */
 	bool again_due;		/* new due mail arrived during the run */
+	bool joined;		/* a flush joined this flush: look once more */
 	bool more;
 	uint64_t after_id;
 };
@@ -46,10 +49,25 @@ struct sched {
 	void (*stop_done)(void *);
 	void *stop_arg;
 	struct config_domain fallback;	/* for domains we do not serve (DSNs) */
+	struct event *sweep_timer;
+	struct sched_sweep *sweep;	/* a lifetime sweep in progress */
 	struct srun *buckets[SCHED_BUCKETS];
 };
 
+/*
+ * A lifetime sweep: mail held for a site that never asks (or deferred
+ * for good) is returned to its sender when its domain's lifetime is over,
+ * with a 4.4.7 DSN, even though no delivery attempt would notice.
+ */
+struct sched_sweep {
+	char **domains;
+	size_t n, i;
+	uint64_t after_id;
+	time_t now;
+};
+
 static void sched_fetch(struct srun *r);
+static void sched_sweep_next(struct sched *s);
 static void sched_arm(struct sched *s, long seconds);
 
 static unsigned sched_hash(const char *d)
@@ -113,7 +131,7 @@ static void sched_start_run(struct sched *s, struct srun *r, bool flush)
 {
 	r->running = true;
 	r->flush = flush;
-	r->again_flush = r->again_due = false;
+	r->again_flush = r->again_due = r->joined = false;
 	r->after_id = 0;
 	s->running++;
 	log_info("event=run_start domain=%s kind=%s", r->domain,
@@ -130,7 +148,8 @@ static void sched_end_run(struct sched *s, struct srun *r)
 		return;
 	}
 	sched_forget(s, r);
-	if (s->stopping && s->running == 0 && s->stop_done)
+	if (s->stopping && s->running == 0 && s->sweep == NULL &&
+	    s->stop_done)
 		s->stop_done(s->stop_arg);
 	else if (!s->stopping)
 		sched_arm(s, 1);	/* a slot is free: look for due work */
@@ -155,7 +174,7 @@ static void sched_updated_cb(void *arg, enum queue_status st)
 		log_err("event=store_error op=record_outcomes domain=%s"
 		    " detail=\"outcomes not recorded; the recipients stay"
 		    " queued and will be tried again\"", r->domain);
-	if (st == QUEUE_OK && r->more && !s->stopping)
+	if (st == QUEUE_OK && (r->more || r->joined) && !s->stopping)
 		sched_fetch(r);
 	else
 		sched_end_run(s, r);
@@ -173,6 +192,29 @@ static const char *sched_verdict(int state)
 	default:
 		return "deferred";
 	}
+}
+
+/*
+ * sched_reply - what is stored and logged as a recipient's last reply: a
+ * server's reply as it came ("451 4.3.0 ..."), or for a result made here
+ * (DNS, TLS policy, a lost connection) its code and enhanced code before
+ * the text, so the operator sees "451 4.7.4 TLS is required ..." too.
+ */
+static char *sched_reply(const struct smtpc_result *x)
+{
+	struct buf b = BUF_INIT;
+	char code[4];
+	char *out;
+
+	snprintf(code, sizeof(code), "%03u", (unsigned)x->code % 1000u);
+	if (strncmp(x->text, code, 3) == 0 &&
+	    (x->text[3] == ' ' || x->text[3] == '-' || x->text[3] == '\0'))
+		return xstrdup(x->text);
+	buf_printf(&b, "%s%s%s%s%s", code, x->enh[0] ? " " : "", x->enh,
+	    x->text[0] ? " " : "", x->text);
+	out = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	return out;
 }
 
 /*
@@ -226,12 +268,12 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 				oc->next_try = now +
 				    sched_backoff(it->rcpts[k].attempts + 1);
 			}
-			oc->reply = xstrdup(x->text);
+			oc->reply = sched_reply(x);
 			log_info("event=%s qid=%s to=%s domain=%s reply=%s",
 			    sched_verdict(oc->state), qid,
 			    log_value(it->rcpts[k].addr,
 			    strlen(it->rcpts[k].addr)), domain,
-			    log_value(x->text, strlen(x->text)));
+			    log_value(oc->reply, strlen(oc->reply)));
 		}
 		dsn = bounce_make(s->cfg, it, kinds, res[i], NULL, now);
 		if (dsn) {
@@ -272,7 +314,10 @@ static void sched_fetched_cb(void *arg, enum queue_status st,
 			log_err("event=store_error op=fetch domain=%s",
 			    r->domain);
 		queue_batch_free(b);
-		sched_end_run(s, r);
+		if (st == QUEUE_OK && r->joined && !s->stopping)
+			sched_fetch(r);	/* joined while this fetch ran */
+		else
+			sched_end_run(s, r);
 		return;
 	}
 	smtpc_deliver_run(s->d, sched_domain(s, r->domain), b,
@@ -283,6 +328,7 @@ static void sched_fetch(struct srun *r)
 {
 	struct queue_sel sel;
 
+	r->joined = false;	/* this fetch sees what was committed so far */
 	memset(&sel, 0, sizeof(sel));
 	sel.domain = r->domain;
 	sel.due_only = !r->flush;
@@ -370,6 +416,137 @@ static void sched_arm(struct sched *s, long seconds)
 	evtimer_add(s->timer, &tv);
 }
 
+static void sched_sweep_end(struct sched *s)
+{
+	struct sched_sweep *w = s->sweep;
+	struct timeval tv = { SCHED_SWEEP_EVERY, 0 };
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		free(w->domains[i]);
+	free(w->domains);
+	free(w);
+	s->sweep = NULL;
+	if (!s->stopping)
+		evtimer_add(s->sweep_timer, &tv);
+	else if (s->running == 0 && s->stop_done)
+		s->stop_done(s->stop_arg);
+}
+
+static void sched_swept_cb(void *arg, enum queue_status st)
+{
+	sched_sweep_next(arg);
+}
+
+static void sched_expired_cb(void *arg, enum queue_status st,
+    struct queue_batch *b)
+{
+	struct sched *s = arg;
+	struct sched_sweep *w = s->sweep;
+	struct smtpc_result **res;
+	const char *dom;
+	size_t i, k;
+
+	if (st != QUEUE_OK || b == NULL || b->n == 0 || s->stopping) {
+		queue_batch_free(b);
+		w->i++;
+		w->after_id = 0;
+		sched_sweep_next(s);
+		return;
+	}
+	res = xcalloc(b->n + 1, sizeof(*res));
+	for (i = 0; i < b->n; i++) {
+		res[i] = xcalloc(b->items[i].nrcpt + 1, sizeof(**res));
+		for (k = 0; k < b->items[i].nrcpt; k++) {
+			res[i][k].code = 451;
+			snprintf(res[i][k].enh, sizeof(res[i][k].enh), "4.4.7");
+			snprintf(res[i][k].text, sizeof(res[i][k].text),
+			    "delivery time expired: the message waited longer"
+			    " than its domain's lifetime");
+		}
+	}
+	dom = w->domains[w->i];
+	w->after_id = b->items[b->n - 1].id;
+	if (!b->more) {
+		w->i++;
+		w->after_id = 0;
+	}
+	/* 4xx past the lifetime: failed, with a DSN in the same commit */
+	sched_record(s, dom, b, res, sched_swept_cb, s);
+}
+
+/* sched_sweep_next - the next batch of expired mail, domain by domain */
+static void sched_sweep_next(struct sched *s)
+{
+	struct sched_sweep *w = s->sweep;
+
+	while (w->i < w->n && !s->stopping) {
+		const char *dom = w->domains[w->i];
+		const struct config_domain *d = sched_domain(s, dom);
+		struct queue_sel sel;
+
+		if (sched_busy(s, dom)) {
+			w->i++;		/* being delivered: next round */
+			continue;
+		}
+		memset(&sel, 0, sizeof(sel));
+		sel.domain = dom;
+		sel.after_id = w->after_id;
+		sel.before_id = (uint64_t)(w->now - d->lifetime) * 1000000u;
+		sel.limit = SCHED_BATCH;
+		sel.bodies = true;
+		queue_fetch(s->q, &sel, sched_expired_cb, s);
+		return;
+	}
+	sched_sweep_end(s);
+}
+
+static void sched_old_cb(void *arg, enum queue_status st,
+    const struct buf *rows)
+{
+	struct sched *s = arg;
+	struct sched_sweep *w = s->sweep;
+	const char *p, *end;
+
+	for (p = rows->p, end = p ? p + rows->len : NULL;
+	    st == QUEUE_OK && p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
+
+		if (n > 0) {
+			w->domains = xrealloc(w->domains,
+			    (w->n + 1) * sizeof(*w->domains));
+			w->domains[w->n++] = xmemdup0(p, n);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	sched_sweep_next(s);
+}
+
+/* sched_sweep_start - the domains with mail older than the shortest
+ * lifetime configured; each is then swept with its own lifetime */
+static void sched_sweep_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+	long long shortest = s->fallback.lifetime;
+	size_t i;
+
+	if (s->stopping || s->sweep)
+		return;
+	for (i = 0; i < s->cfg->ndomains; i++)
+		if (s->cfg->domains[i].lifetime < shortest)
+			shortest = s->cfg->domains[i].lifetime;
+	s->sweep = xcalloc(1, sizeof(*s->sweep));
+	s->sweep->now = time(NULL);
+	queue_old_domains(s->q, (uint64_t)(s->sweep->now - shortest) *
+	    1000000u, sched_old_cb, s);
+}
+
+void sched_sweep_now(struct sched *s)
+{
+	sched_sweep_start(-1, 0, s);
+}
+
 struct sched *sched_new(struct event_base *base, struct config *cfg,
     struct queue *q, struct smtpc_deliver *d)
 {
@@ -380,6 +557,7 @@ struct sched *sched_new(struct event_base *base, struct config *cfg,
 	s->q = q;
 	s->d = d;
 	s->timer = evtimer_new(base, sched_tick, s);
+	s->sweep_timer = evtimer_new(base, sched_sweep_start, s);
 	s->fallback.name = (char *)"";
 	s->fallback.route = CONFIG_ROUTE_MX;
 	s->fallback.mode = CONFIG_MODE_RETRY;
@@ -390,7 +568,10 @@ struct sched *sched_new(struct event_base *base, struct config *cfg,
 
 void sched_start(struct sched *s)
 {
+	struct timeval tv = { 60, 0 };
+
 	sched_arm(s, 1);
+	evtimer_add(s->sweep_timer, &tv);
 }
 
 void sched_kick(void *arg, const char *domain)
@@ -416,7 +597,19 @@ enum sched_flush sched_flush(struct sched *s, const char *domain)
 	if (s->stopping)
 		return SCHED_FLUSH_BUSY;
 	r = sched_find(s, domain);
+	if (r && r->running && r->flush) {
+		/*
+		 * Joined: one flush per domain.  The run fetches once more
+		 * past its cursor before it ends, so mail committed before
+		 * this request is not missed; what the run already tried is
+		 * not tried again (a second run from the start would hit a
+		 * failing site again at once).
+		 */
+		r->joined = true;
+		return SCHED_FLUSH_JOINED;
+	}
 	if (r && (r->running || r->claimed)) {
+		/* a retry run takes only due mail: a flush follows it */
 		r->again_flush = true;
 		return SCHED_FLUSH_JOINED;
 	}
@@ -467,7 +660,9 @@ void sched_stop(struct sched *s, void (*done)(void *), void *arg)
 	s->stop_done = done;
 	s->stop_arg = arg;
 	evtimer_del(s->timer);
-	if (s->running == 0 && done)
+	evtimer_del(s->sweep_timer);
+	/* a sweep in progress finishes its commit, then reports */
+	if (s->running == 0 && s->sweep == NULL && done)
 		done(arg);
 }
 
@@ -485,6 +680,7 @@ void sched_free(struct sched *s)
 		}
 	}
 	event_free(s->timer);
+	event_free(s->sweep_timer);
 	config_unref(s->cfg);
 	free(s);
 }

@@ -69,6 +69,11 @@ void sched_unclaim(struct sched *s, const char *domain);
 void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
     struct smtpc_result **results, queue_put_cb *cb, void *arg);
 
+/* sched_sweep_now - return expired mail now (also runs by itself every
+ * ten minutes): recipients waiting longer than their domain's lifetime
+ * fail with 4.4.7 and a DSN */
+void sched_sweep_now(struct sched *s);
+
 /* sched_stop - start no more runs; done() once every run has ended */
 void sched_stop(struct sched *s, void (*done)(void *), void *arg);
 void sched_free(struct sched *s);

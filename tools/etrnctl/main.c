@@ -36,7 +36,8 @@ static void usage(void)
 	    "  hold DOMAIN|QID  keep its queued and deferred recipients back\n"
 	    "  release DOMAIN|QID  let held recipients go (due now)\n"
 	    "  requeue DOMAIN|QID  make queued and deferred recipients due now\n"
-	    "  delete QID       remove a message (no bounce is sent)\n");
+	    "  delete QID       remove a message (no bounce is sent)\n"
+	    "  expire           return mail older than its domain's lifetime now\n");
 	exit(2);
 }
 
