@@ -12,6 +12,7 @@
 #include "auth/users.h"
 #include "etrn/etrn.h"
 #include "log/log.h"
+#include "metrics/metrics_http.h"
 #include "net/listener.h"
 #include "odmr/odmr_glue.h"
 #include "queue/queue.h"
@@ -42,6 +43,7 @@ struct daemon {
 	struct net_listener *odmr_l;
 	struct odmr_server *odmr;
 	struct users *users;
+	struct metrics_http *metrics;
 	int stopping_parts;
 	struct smtpd_server *smtpd;
 	struct queue *q;
@@ -251,6 +253,13 @@ int main(int argc, char **argv)
 	sched_start(d.sched);
 	d.etrn = etrn_new(d.cfg, d.q, d.sched);
 	smtpd_server_attach(d.smtpd, d.q, d.etrn);
+	if (d.cfg->nmetrics_listen > 0) {
+		d.metrics = metrics_http_new(d.base, &d.cfg->metrics_listen[0],
+		    d.cfg->hostname, d.q, d.sched, &err);
+		if (d.metrics == NULL)
+			log_fatal("event=fatal reason=listen error=%s",
+			    log_value(err.p, err.len));
+	}
 	if (d.odmr_l) {
 		d.odmr = odmr_server_new(d.base, d.cfg, d.users, d.q, d.sched,
 		    d.tls);
@@ -267,6 +276,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	odmr_server_free(d.odmr);
+	metrics_http_free(d.metrics);
 	queue_close(d.q);
 	etrn_free(d.etrn);
 	sched_free(d.sched);

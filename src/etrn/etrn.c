@@ -2,6 +2,7 @@
 #include "etrn/etrn.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "util/buf.h"
@@ -85,6 +86,8 @@ static void etrn_answer(struct etrn_req *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
+	metrics_etrn(atoi(b.p));
+	metrics_note_request("ETRN", r->shown, atoi(b.p), r->client);
 	log_info("event=etrn sid=%s client=%s node=%s reply=%s", r->sid,
 	    r->client, r->shown, log_value(b.p, b.len));
 	buf_puts(&b, "\r\n");

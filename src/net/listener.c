@@ -1,6 +1,7 @@
 /* listener - listening sockets with total and per-client caps */
 #include "net/listener.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
@@ -121,6 +122,7 @@ static void net_refuse(struct net_listener *l, int fd, const char *addr,
 	char msg[300];
 	int n;
 
+	metrics_inc(MET_REFUSED_CONNECTIONS);
 	log_info("event=refuse client=%s reason=%s", addr, why);
 	n = snprintf(msg, sizeof(msg),
 	    "421 4.7.0 %s Error: too many connections%s\r\n", l->host,

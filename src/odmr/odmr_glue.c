@@ -4,6 +4,7 @@
 #include "auth/sasl.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "net/listener.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
@@ -418,6 +419,15 @@ static void odmr_reverse(struct odmr_conn *c)
 	odmr_feed_fetch(c);
 }
 
+/* odmr_note - the status page's "last ATRN" for each domain asked */
+static void odmr_note(struct odmr_conn *c, int code)
+{
+	size_t i;
+
+	for (i = 0; i < c->atrn.n; i++)
+		metrics_note_request("ATRN", c->atrn.domain[i], code, c->addr);
+}
+
 static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
     uint64_t rcpts, const struct buf *domains)
 {
@@ -430,7 +440,9 @@ static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
 		odmr_free(c);
 		return;
 	}
+	odmr_note(c, st != QUEUE_OK ? 451 : msgs == 0 ? 453 : 250);
 	if (st != QUEUE_OK || msgs == 0) {
+		metrics_atrn(st != QUEUE_OK ? 451 : 453);
 		odmr_unclaim_all(c);
 		buf_puts(&c->out, st != QUEUE_OK ?
 		    "451 4.3.0 Unable to process ATRN request now\r\n" :
@@ -446,6 +458,7 @@ static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
 	log_info("event=atrn sid=%s user=%s reply=250 messages=%llu"
 	    " recipients=%llu", c->sid, log_value(user, strlen(user)),
 	    (unsigned long long)msgs, (unsigned long long)rcpts);
+	metrics_atrn(250);
 	buf_puts(&c->out, "250 2.0.0 OK now reversing the connection\r\n");
 	odmr_reverse(c);
 }
@@ -460,9 +473,11 @@ static void odmr_atrn(struct odmr_conn *c)
 	c->atrn = *a;
 	for (i = 0; i < c->atrn.n; i++) {
 		if (!sched_claim(c->srv->s, c->atrn.domain[i])) {
+			odmr_note(c, 451);
 			while (i-- > 0)
 				sched_unclaim(c->srv->s, c->atrn.domain[i]);
 			c->atrn.n = 0;
+			metrics_atrn(451);
 			log_info("event=atrn sid=%s reply=451 reason=busy", c->sid);
 			buf_puts(&c->out, "451 4.3.0 Unable to process ATRN"
 			    " request now: its mail is being delivered\r\n");
@@ -597,6 +612,7 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 		odmr_free(c);
 		return;
 	}
+	metrics_inc(MET_ODMR_SESSIONS);
 	log_info("event=connect sid=%s service=odmr client=%s port=%u", c->sid,
 	    c->addr, port);
 	bufferevent_setcb(c->bev, odmr_read_cb, odmr_write_cb, odmr_event_cb, c);

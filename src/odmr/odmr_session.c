@@ -3,6 +3,7 @@
 #include "auth/sasl.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "smtp/smtp_cmd.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -157,6 +158,7 @@ static enum odmr_action odmr_sasl_result(struct odmr_session *s,
 		snprintf(s->user, sizeof(s->user), "%s", st->user);
 		s->account = st->account;
 		s->st = ODMR_ST_AUTHED;
+		metrics_inc(MET_AUTH_OK);
 		log_info("event=auth sid=%s user=%s result=ok", s->env.sid,
 		    log_value(s->user, strlen(s->user)));
 		odmr_reply(out, "235 2.7.0 Authentication successful");
@@ -165,6 +167,7 @@ static enum odmr_action odmr_sasl_result(struct odmr_session *s,
 	if (st->status == SASL_FAIL) {
 		const char *who = st->user ? st->user : "";
 
+		metrics_inc(MET_AUTH_FAILED);
 		log_info("event=auth sid=%s user=%s result=failed", s->env.sid,
 		    log_value(who, strlen(who)));
 		if (s->env.auth_done)
@@ -229,10 +232,14 @@ static enum odmr_action odmr_cmd_atrn(struct odmr_session *s, const char *arg,
 {
 	size_t i, n;
 
-	if (s->st != ODMR_ST_AUTHED)
+	if (s->st != ODMR_ST_AUTHED) {
+		metrics_atrn(530);
 		return odmr_error(s, out, "530 5.7.0 Authentication required");
-	if (smtp_atrn_parse(arg, len, &s->atrn) != SMTP_ETRN_OK)
+	}
+	if (smtp_atrn_parse(arg, len, &s->atrn) != SMTP_ETRN_OK) {
+		metrics_atrn(501);
 		return odmr_error(s, out, "501 5.5.4 Syntax Error in Parameters");
+	}
 	if (s->atrn.n == 0) {
 		/* no list: every domain of the account */
 		n = users_account_ndomains(s->account);
@@ -247,6 +254,7 @@ static enum odmr_action odmr_cmd_atrn(struct odmr_session *s, const char *arg,
 			    " reply=450", s->env.sid,
 			    log_value(s->user, strlen(s->user)),
 			    s->atrn.domain[i]);
+			metrics_atrn(450);
 			odmr_reply(out, "450 4.7.1 ATRN request refused: %s is"
 			    " not yours to collect", s->atrn.domain[i]);
 			return ODMR_ACT_NONE;

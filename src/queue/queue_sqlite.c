@@ -11,6 +11,7 @@
 #include "queue/queue.h"
 #include "queue/segment.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "util/idgen.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -64,6 +65,7 @@ struct qjob {
 	struct queue_sel sel;
 	enum queue_admin_op admin;
 	struct queue_batch *batch;
+	struct timespec enq;	/* when a write job was handed over */
 	sqlite3 *db;		/* the connection of the reader running it */
 	uint64_t count_msgs, count_rcpts;
 	time_t now;
@@ -644,6 +646,13 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 	queue_refresh_space(q);
 	for (i = 0; i < n; i++) {
 		jobs[i]->st = fail;
+		if (fail == QUEUE_OK && jobs[i]->nmsg > 0) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			metrics_commit((double)(now.tv_sec - jobs[i]->enq.tv_sec) +
+			    (double)(now.tv_nsec - jobs[i]->enq.tv_nsec) / 1e9);
+		}
 		queue_finish(q, jobs[i]);
 	}
 }
@@ -691,6 +700,7 @@ static void queue_write_job(struct queue *q, struct qjob *j)
 {
 	if (j->kind != QJOB_ADMIN)
 		j->kind = QJOB_PUT;
+	clock_gettime(CLOCK_MONOTONIC, &j->enq);
 	pthread_mutex_lock(&q->mu);
 	qlist_push(&q->puts, j);
 	pthread_cond_signal(&q->wcond);

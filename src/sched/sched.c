@@ -3,6 +3,7 @@
 #include "bounce/bounce.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "smtpc/smtpc_deliver.h"
 #include "util/buf.h"
@@ -269,6 +270,9 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 				    sched_backoff(it->rcpts[k].attempts + 1);
 			}
 			oc->reply = sched_reply(x);
+			metrics_inc(oc->state == QUEUE_R_DELIVERED ?
+			    MET_DELIVERED : oc->state == QUEUE_R_FAILED ?
+			    MET_BOUNCED : MET_DEFERRED);
 			log_info("event=%s qid=%s to=%s domain=%s reply=%s",
 			    sched_verdict(oc->state), qid,
 			    log_value(it->rcpts[k].addr,
@@ -280,6 +284,7 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 			char dq[IDGEN_HEX_LEN + 1];
 
 			idgen_format(dsn->id, dq);
+			metrics_inc(MET_DSN);
 			log_info("event=dsn qid=%s dsn_qid=%s to=%s", qid, dq,
 			    log_value(dsn->rcpts[0].addr,
 			    strlen(dsn->rcpts[0].addr)));
@@ -617,6 +622,19 @@ enum sched_flush sched_flush(struct sched *s, const char *domain)
 		return SCHED_FLUSH_BUSY;
 	sched_start_run(s, sched_get(s, domain), true);
 	return SCHED_FLUSH_STARTED;
+}
+
+void sched_runs(const struct sched *s, struct buf *out)
+{
+	const struct srun *r;
+	size_t i;
+
+	for (i = 0; i < SCHED_BUCKETS; i++)
+		for (r = s->buckets[i]; r; r = r->next)
+			if (r->running || r->claimed)
+				buf_printf(out, "%s\t%s\n", r->domain,
+				    r->claimed ? "atrn" : r->flush ? "flush" :
+				    "retry");
 }
 
 bool sched_busy(const struct sched *s, const char *domain)

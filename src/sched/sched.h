@@ -50,6 +50,9 @@ void sched_start(struct sched *s);
 void sched_kick(void *s, const char *domain);
 /* sched_flush - deliver every pending recipient of domain now */
 enum sched_flush sched_flush(struct sched *s, const char *domain);
+/* sched_runs - rows "domain<TAB>flush|retry|atrn" of the runs going on */
+void sched_runs(const struct sched *s, struct buf *out);
+
 /* sched_busy - a run is going on for domain */
 bool sched_busy(const struct sched *s, const char *domain);
 /*

@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "etrn/etrn.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "net/listener.h"
 #include "queue/queue.h"
 #include "smtp/smtp_cmd.h"
@@ -513,6 +514,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 		smtpd_conn_free(c);
 		return;
 	}
+	metrics_inc(MET_SESSIONS);
 	log_info("event=connect sid=%s client=%s port=%u", c->sid, cl.addr,
 	    cl.port);
 	bufferevent_setcb(c->bev, smtpd_read_cb, smtpd_write_cb,

@@ -10,6 +10,7 @@
 #include "smtpd/smtpd_policy.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "smtp/smtp_addr.h"
 #include "smtp/smtp_cmd.h"
 #include "smtp/smtp_data.h"
@@ -339,6 +340,7 @@ static enum smtpd_action smtpd_cmd_rcpt(struct smtpd_session *s,
 		break;
 	}
 	if (deny != NULL) {
+		metrics_inc(MET_RCPT_REFUSED);
 		log_info("event=reject sid=%s qid=%s rcpt=%s reason=%s",
 		    s->cl.sid, s->qid, log_value(path.addr, strlen(path.addr)),
 		    log_value(deny, strlen(deny)));
@@ -471,13 +473,17 @@ static enum smtpd_action smtpd_cmd_etrn(struct smtpd_session *s,
 {
 	if (s->st == SMTPD_ST_FRESH)
 		return smtpd_error(s, out, "503 5.5.1 Error: send HELO/EHLO first");
-	if (s->st != SMTPD_ST_READY)
+	if (s->st != SMTPD_ST_READY) {
+		metrics_etrn(503);
 		return smtpd_error(s, out,
 		    "503 5.5.1 Error: ETRN not allowed inside a mail transaction");
+	}
 	switch (smtp_etrn_parse(arg, len, &s->etrn)) {
 	case SMTP_ETRN_EMPTY:
+		metrics_etrn(500);
 		return smtpd_error(s, out, "500 5.5.2 Syntax Error");
 	case SMTP_ETRN_BAD:
+		metrics_etrn(501);
 		return smtpd_error(s, out, "501 5.5.4 Syntax Error in Parameters");
 	default:
 		return SMTPD_ACT_ETRN;
@@ -636,6 +642,7 @@ size_t smtpd_session_data(struct smtpd_session *s, const char *in,
 		/* the text after "NNN X.Y.Z " */
 		const char *text = strchr(strchr(reason, ' ') + 1, ' ') + 1;
 
+		metrics_inc(MET_MESSAGES_REFUSED);
 		log_info("event=reject sid=%s qid=%s reason=%s", s->cl.sid,
 		    s->qid, log_value(text, strlen(text)));
 		smtpd_reply(out, "%s", reason);
@@ -682,15 +689,18 @@ void smtpd_session_queued(struct smtpd_session *s, enum queue_status st,
 {
 	if (st == QUEUE_OK) {
 		s->messages++;
+		metrics_inc(MET_MESSAGES_ACCEPTED);
 		log_info("event=queued sid=%s qid=%s rcpts=%zu size=%llu",
 		    s->cl.sid, s->qid, s->nrcpt,
 		    (unsigned long long)s->data.out_bytes);
 		smtpd_reply(out, "250 2.0.0 Ok: queued as %s", s->qid);
 	} else if (st == QUEUE_ENOSPC) {
+		metrics_inc(MET_STORE_ERRORS);
 		log_warn("event=reject sid=%s qid=%s reason=insufficient_storage",
 		    s->cl.sid, s->qid);
 		smtpd_reply(out, "452 4.3.1 Insufficient system storage");
 	} else {
+		metrics_inc(MET_STORE_ERRORS);
 		log_warn("event=reject sid=%s qid=%s reason=store_error",
 		    s->cl.sid, s->qid);
 		smtpd_reply(out, "451 4.3.0 Error: queue file write error");
