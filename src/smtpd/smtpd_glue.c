@@ -9,6 +9,7 @@
 #include "queue/queue.h"
 #include "smtp/smtp_cmd.h"
 #include "tls/tls.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct smtpd_conn {
 	bool closing;		/* flush the output, then free */
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
+	char long_head[6];	/* the first bytes of that line */
 	bool tls;
 	bool in_etrn_call;	/* etrn_request() may answer before it returns */
 	bool in_process;	/* inside smtpd_conn_process(): free at its end */
@@ -381,6 +383,13 @@ static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
  * store, or the per-wakeup cap is reached.  Replies of one pipelined
  * group leave together.
  */
+/* smtpd_conn_long_head - keep the start of a line about to be dropped */
+static void smtpd_conn_long_head(struct smtpd_conn *c, struct evbuffer *in)
+{
+	memset(c->long_head, 0, sizeof(c->long_head));
+	evbuffer_copyout(in, c->long_head, sizeof(c->long_head) - 1);
+}
+
 static void smtpd_tarpit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtpd_conn *c = arg;
@@ -424,6 +433,8 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			n = evbuffer_get_length(in);
 			if (n > SMTP_CMD_LINE_MAX) {
 				/* discard what we have; the rest up to LF too */
+				if (!c->skip_line)
+					smtpd_conn_long_head(c, in);
 				evbuffer_drain(in, n);
 				c->skip_line = true;
 			}
@@ -431,10 +442,14 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		}
 		len = (size_t)eol.pos;
 		if (c->skip_line || len + 1 > SMTP_CMD_LINE_MAX) {
+			if (!c->skip_line)
+				smtpd_conn_long_head(c, in);
 			evbuffer_drain(in, len + 1);
 			c->skip_line = false;
+			/* an over-long ETRN argument is a bad parameter (501) */
 			act = smtpd_session_line_error(c->sess,
-			    SMTPD_LINE_TOO_LONG, &c->out);
+			    str_caseprefix(c->long_head, 5, "ETRN ") ?
+			    SMTPD_LINE_TOO_LONG_ARG : SMTPD_LINE_TOO_LONG, &c->out);
 			smtpd_conn_act(c, act);
 			continue;
 		}

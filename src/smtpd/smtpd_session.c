@@ -602,6 +602,10 @@ enum smtpd_action smtpd_session_line(struct smtpd_session *s,
 enum smtpd_action smtpd_session_line_error(struct smtpd_session *s,
     enum smtpd_line_error e, struct buf *out)
 {
+	if (e == SMTPD_LINE_TOO_LONG_ARG) {
+		metrics_etrn(501);
+		return smtpd_error(s, out, "501 5.5.4 Syntax Error in Parameters");
+	}
 	if (e == SMTPD_LINE_TOO_LONG)
 		return smtpd_error(s, out, "500 5.5.2 Error: line too long");
 	return smtpd_error(s, out,

@@ -56,6 +56,7 @@ enum smtpd_action {
 
 enum smtpd_line_error {
 	SMTPD_LINE_TOO_LONG,
+	SMTPD_LINE_TOO_LONG_ARG,	/* an over-long argument (ETRN): 501 */
 	SMTPD_LINE_BARE_LF,
 };
 

@@ -50,9 +50,10 @@ class Etrnd:
                 f"listen = 127.0.0.1:{self.port}\n"
                 f"queue_dir = {self.queue_dir}\n"
                 f"control = {self.control}\n"
-                f"etrn_clients = 127.0.0.0/8\n"
+                f"etrn_clients = {kw.get('etrn_clients', '127.0.0.0/8')}\n"
                 # no DNS from tests unless a test starts its own server
-                f"dns_server = 127.0.0.1:1\n"
+                # (dns_server=, e.g. peers.NsdServer(...).server)
+                f"dns_server = {kw.get('dns_server', '127.0.0.1:1')}\n"
                 f"{extra}\n"
                 f"{DEFAULT_DOMAINS if domains is None else domains}\n")
         with open(self.conf, "w") as f:
@@ -154,6 +155,84 @@ class Etrnd:
                 assert length == size
                 out["%016X" % mid] = f.read(length)
         return out
+
+    # helpers of the delivery and ETRN tests (test_delivery, test_etrn)
+
+    @property
+    def etrn_bin(self):
+        return os.path.join(self.build, "etrn")
+
+    def show_json(self, qid):
+        """etrnctl --json show QID as a dict (rcpt_N entries: address,
+        state, attempts, next_try, notify, orcpt, last_reply), or None
+        when the message is gone."""
+        import json
+        r = self.etrnctl("--json", "show", qid, check=False)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def submit(self, sender, rcpts, body=b"Subject: test\r\n\r\nhello\r\n",
+               mail_params=(), rcpt_params=None, ehlo="client.test"):
+        """One message over SMTP (smtplib: it dot-stuffs); every recipient
+        must be accepted.  rcpt_params: {address: [params]}.  Returns the
+        queue id from the 250 to the dot."""
+        import smtplib
+        rcpt_params = rcpt_params or {}
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo(ehlo)
+            code, msg = s.mail(sender, list(mail_params))
+            assert code == 250, (code, msg)
+            for r in rcpts:
+                code, msg = s.rcpt(r, list(rcpt_params.get(r, ())))
+                assert code == 250, (r, code, msg)
+            code, msg = s.data(body)
+            assert code == 250, (code, msg)
+        m = re.search(rb"queued as ([0-9A-F]{16})", msg)
+        assert m, msg
+        return m.group(1).decode()
+
+    def connect_from(self, src="127.0.0.1", port=None, timeout=10):
+        """A RawSMTP from the loopback address src (127.0.0.x), to our
+        port or to another of our listeners."""
+        s = socket.socket()
+        s.settimeout(timeout)
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port or self.port))
+        c = RawSMTP.__new__(RawSMTP)
+        c.sock = s
+        c.buf = b""
+        c.greeting = c.reply()
+        return c
+
+    def session(self, src="127.0.0.1", port=None, ehlo="site.test"):
+        """connect_from() and a successful EHLO."""
+        c = self.connect_from(src, port)
+        assert c.greeting[0] == 220, c.greeting
+        code, lines = c.cmd(f"EHLO {ehlo}")
+        assert code == 250, lines
+        return c
+
+    def etrn(self, node, src="127.0.0.1", port=None):
+        """One ETRN in a new session: (code, first reply line)."""
+        if isinstance(node, str):
+            node = node.encode()
+        c = self.session(src, port)
+        try:
+            c.send(b"ETRN " + node + b"\r\n")
+            code, lines = c.reply()
+            return code, lines[0]
+        finally:
+            c.close()
+
+    def pending(self):
+        """The sorted addresses of every recipient still queued."""
+        return sorted(r["recipient"] for r in self.queued_json())
+
+    def log_lines(self, *needles):
+        """The lines of etrnd's log that contain every one of needles."""
+        return [ln for ln in self.read_log().splitlines()
+                if all(n in ln for n in needles)]
 
     @property
     def pid(self):
