@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 struct daemon {
+	const char *cfgpath;
 	struct event_base *base;
 	struct config *cfg;
 	struct net_listener *smtp;
@@ -130,10 +131,84 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	sched_stop(d->sched, on_part_stopped, d);
 }
 
+/*
+ * on_hup - reload: a new configuration, users file and TLS certificate,
+ * checked first and swapped in together, or none of them (the old ones
+ * stay and the reason is logged).  Sessions keep what they started with.
+ */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	log_warn("event=reload_unsupported detail=\"restart etrnd to apply a"
-	    " new configuration\"");
+	struct daemon *d = arg;
+	struct config_errors errs = { 0 };
+	struct buf err = BUF_INIT, fixed = BUF_INIT;
+	struct config *nc;
+	struct users *nu = NULL;
+	SSL_CTX *nt = NULL, *ot;
+	size_t i;
+
+	if (d->sched == NULL || d->stopping_parts > 0)
+		return;		/* still starting, or stopping */
+	nc = config_load(d->cfgpath, &errs);
+	if (nc == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_err("event=reload_failed error=%s",
+			    log_value(errs.v[i].msg, strlen(errs.v[i].msg)));
+		config_errors_free(&errs);
+		log_err("event=reload_failed detail=\"configuration not"
+		    " changed\"");
+		return;
+	}
+	if (config_fixed_changes(d->cfg, nc, &fixed) > 0) {
+		log_err("event=reload_failed keys=%s detail=\"these need a"
+		    " restart; configuration not changed\"",
+		    log_value(fixed.p, fixed.len));
+		goto fail;
+	}
+	if (nc->nodmr_listen > 0 &&
+	    (nu = users_load(nc->users_file, &err)) == NULL) {
+		log_err("event=reload_failed reason=users_file error=%s",
+		    log_value(err.p, err.len));
+		goto fail;
+	}
+	if (nc->tls_cert &&
+	    (nt = tls_server_ctx_new(nc->tls_cert, nc->tls_key, &err)) == NULL) {
+		log_err("event=reload_failed reason=tls error=%s",
+		    log_value(err.p, err.len));
+		goto fail;
+	}
+	smtpd_server_reload(d->smtpd, nc, nt);
+	sched_reload(d->sched, nc);
+	smtpc_deliver_reload(d->deliver, nc);
+	etrn_reload(d->etrn, nc);
+	if (d->odmr)
+		odmr_server_reload(d->odmr, nc, nu, nt);
+	net_listener_set_limits(d->smtp, nc->max_connections,
+	    nc->max_connections_per_client);
+	if (d->smtp_plain)
+		net_listener_set_limits(d->smtp_plain, nc->max_connections,
+		    nc->max_connections_per_client);
+	if (d->odmr_l)
+		net_listener_set_limits(d->odmr_l, nc->max_connections,
+		    nc->max_connections_per_client);
+	/* sessions hold their own references: these may go now */
+	ot = d->tls;
+	d->tls = nt;
+	tls_ctx_free(ot);
+	users_free(d->users);
+	d->users = nu;
+	config_unref(d->cfg);
+	d->cfg = nc;
+	log_info("event=reloaded domains=%zu tls=%s odmr_accounts=%zu",
+	    nc->ndomains, nt ? "yes" : "no", nu ? users_count(nu) : 0);
+	buf_free(&fixed);
+	buf_free(&err);
+	return;
+fail:
+	users_free(nu);
+	tls_ctx_free(nt);
+	config_unref(nc);
+	buf_free(&fixed);
+	buf_free(&err);
 }
 
 int main(int argc, char **argv)
@@ -163,6 +238,7 @@ int main(int argc, char **argv)
 	if (cfgpath == NULL || optind != argc)
 		usage();
 	memset(&d, 0, sizeof(d));
+	d.cfgpath = cfgpath;
 	d.cfg = config_load(cfgpath, &errs);
 	if (d.cfg == NULL) {
 		print_errors(&errs);

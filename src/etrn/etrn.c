@@ -49,6 +49,14 @@ struct etrn *etrn_new(struct config *cfg, struct queue *q, struct sched *s)
 	return e;
 }
 
+void etrn_reload(struct etrn *e, struct config *cfg)
+{
+	struct config *old = e->cfg;
+
+	e->cfg = config_ref(cfg);
+	config_unref(old);
+}
+
 void etrn_free(struct etrn *e)
 {
 	if (e == NULL)

@@ -44,6 +44,8 @@ struct etrn_client {
 
 struct etrn *etrn_new(struct config *cfg, struct queue *q, struct sched *s);
 void etrn_free(struct etrn *e);
+/* etrn_reload - requests from now on follow cfg */
+void etrn_reload(struct etrn *e, struct config *cfg);
 
 /* etrn_request - the reply comes through cb, now or after the count */
 void etrn_request(struct etrn *e, const struct etrn_client *cl,

@@ -661,6 +661,19 @@ void odmr_server_stop(struct odmr_server *srv, void (*done)(void *),
 	}
 }
 
+void odmr_server_reload(struct odmr_server *srv, struct config *cfg,
+    struct users *users, SSL_CTX *tls)
+{
+	struct config *old = srv->cfg;
+	struct users *oldu = srv->users;
+
+	srv->cfg = config_ref(cfg);
+	srv->users = users ? users_ref(users) : NULL;
+	srv->tls = tls;
+	config_unref(old);
+	users_free(oldu);
+}
+
 void odmr_server_free(struct odmr_server *srv)
 {
 	if (srv == NULL)

@@ -39,6 +39,9 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
  * delivered first); done(arg) once none is left */
 void odmr_server_stop(struct odmr_server *srv, void (*done)(void *),
     void *arg);
+/* odmr_server_reload - new sessions use cfg, users and tls */
+void odmr_server_reload(struct odmr_server *srv, struct config *cfg,
+    struct users *users, SSL_CTX *tls);
 void odmr_server_free(struct odmr_server *srv);
 
 #endif

@@ -37,6 +37,7 @@ struct srun {
 	bool joined;		/* a flush joined this flush: look once more */
 	bool more;
 	uint64_t after_id;
+	struct config *cfg;	/* the configuration the run started with */
 };
 
 struct sched {
@@ -131,6 +132,7 @@ static const struct config_domain *sched_domain(const struct sched *s,
 static void sched_start_run(struct sched *s, struct srun *r, bool flush)
 {
 	r->running = true;
+	r->cfg = config_ref(s->cfg);
 	r->flush = flush;
 	r->again_flush = r->again_due = r->joined = false;
 	r->after_id = 0;
@@ -143,6 +145,8 @@ static void sched_start_run(struct sched *s, struct srun *r, bool flush)
 static void sched_end_run(struct sched *s, struct srun *r)
 {
 	r->running = false;
+	config_unref(r->cfg);
+	r->cfg = NULL;
 	s->running--;
 	if (!s->stopping && (r->again_flush || r->again_due)) {
 		sched_start_run(s, r, r->again_flush);
@@ -325,7 +329,11 @@ static void sched_fetched_cb(void *arg, enum queue_status st,
 			sched_end_run(s, r);
 		return;
 	}
-	smtpc_deliver_run(s->d, sched_domain(s, r->domain), b,
+	/* the domain's settings from the run's own configuration: a reload
+	 * meanwhile cannot free them under the delivery */
+	const struct config_domain *dom = config_find_domain(r->cfg, r->domain);
+
+	smtpc_deliver_run(s->d, dom ? dom : &s->fallback, b,
 	    sched_delivered_cb, r);
 }
 
@@ -682,6 +690,14 @@ void sched_stop(struct sched *s, void (*done)(void *), void *arg)
 	/* a sweep in progress finishes its commit, then reports */
 	if (s->running == 0 && s->sweep == NULL && done)
 		done(arg);
+}
+
+void sched_reload(struct sched *s, struct config *cfg)
+{
+	struct config *old = s->cfg;
+
+	s->cfg = config_ref(cfg);
+	config_unref(old);
 }
 
 void sched_free(struct sched *s)

@@ -79,6 +79,8 @@ void sched_sweep_now(struct sched *s);
 
 /* sched_stop - start no more runs; done() once every run has ended */
 void sched_stop(struct sched *s, void (*done)(void *), void *arg);
+/* sched_reload - new runs use cfg; running ones finish with theirs */
+void sched_reload(struct sched *s, struct config *cfg);
 void sched_free(struct sched *s);
 
 #endif

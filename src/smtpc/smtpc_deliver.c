@@ -33,6 +33,7 @@ struct smtpc_deliver {
 struct djob {
 	struct djob *prev, *next;
 	struct smtpc_deliver *d;
+	struct config *cfg;	/* referenced for the job's life */
 	struct smtpc_conn *conn;
 	const struct config_domain *dom;
 	struct queue_batch *b;
@@ -78,6 +79,7 @@ static void djob_finish(struct djob *j)
 	if (j->next)
 		j->next->prev = j->prev;
 	j->cb(j->arg, j->b, j->res);
+	config_unref(j->cfg);
 	free(j->done);
 	free(j);
 }
@@ -170,7 +172,7 @@ static void djob_try(struct djob *j)
 			    " port=%u", j->dom->name, j->addr_host[j->addr_i],
 			    where, j->port);
 			memset(&p, 0, sizeof(p));
-			p.helo = j->d->cfg->hostname;
+			p.helo = j->cfg->hostname;
 			p.tls = j->dom->tls;
 			j->conn = smtpc_conn_start(j->d->base, bev, true,
 			    j->d->tls, j->addr_host[j->addr_i], &p, &cbs, j);
@@ -275,6 +277,7 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 	size_t i;
 
 	j->d = d;
+	j->cfg = config_ref(d->cfg);
 	j->next = d->jobs;
 	if (d->jobs)
 		d->jobs->prev = j;
@@ -316,6 +319,15 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 		djob_finish(j);
 		break;
 	}
+}
+
+void smtpc_deliver_reload(struct smtpc_deliver *d, struct config *cfg)
+{
+	struct config *old = d->cfg;
+
+	d->cfg = config_ref(cfg);
+	d->names[0] = d->cfg->hostname;
+	config_unref(old);
 }
 
 void smtpc_deliver_stop(struct smtpc_deliver *d)

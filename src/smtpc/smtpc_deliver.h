@@ -38,5 +38,8 @@ void smtpc_deliver_results_free(struct smtpc_result **results, size_t n);
 /* smtpc_deliver_stop - start nothing new; end every delivery in progress
  * now (what was in flight gets a temporary failure) */
 void smtpc_deliver_stop(struct smtpc_deliver *d);
+/* smtpc_deliver_reload - new jobs use cfg (the DNS server, mx_port and
+ * the listeners are fixed until a restart) */
+void smtpc_deliver_reload(struct smtpc_deliver *d, struct config *cfg);
 
 #endif

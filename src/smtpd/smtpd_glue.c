@@ -572,6 +572,16 @@ void smtpd_server_attach(struct smtpd_server *srv, struct queue *q,
 	srv->etrn = etrn;
 }
 
+void smtpd_server_reload(struct smtpd_server *srv, struct config *cfg,
+    SSL_CTX *tls)
+{
+	struct config *old = srv->cfg;
+
+	srv->cfg = config_ref(cfg);
+	srv->tls = tls;
+	config_unref(old);
+}
+
 unsigned smtpd_server_sessions(const struct smtpd_server *srv)
 {
 	return srv->nconns;

@@ -40,6 +40,10 @@ void smtpd_server_accept_plain250(void *arg, int fd,
 void smtpd_server_attach(struct smtpd_server *srv, struct queue *q,
     struct etrn *etrn);
 unsigned smtpd_server_sessions(const struct smtpd_server *srv);
+/* smtpd_server_reload - new sessions use cfg and tls; running ones keep
+ * the configuration they started with */
+void smtpd_server_reload(struct smtpd_server *srv, struct config *cfg,
+    SSL_CTX *tls);
 /* smtpd_server_close_all - end every session now (shutdown) */
 void smtpd_server_free(struct smtpd_server *srv);
 
