@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct daemon {
@@ -46,6 +47,8 @@ struct daemon {
 	struct users *users;
 	struct metrics_http *metrics;
 	int stopping_parts;
+	struct event *grace;
+	time_t grace_end;
 	struct smtpd_server *smtpd;
 	struct queue *q;
 	struct ctl_server *ctl;
@@ -96,14 +99,32 @@ static void drop_privileges(const char *user, const char *queue_dir)
 	    (int)pw->pw_uid);
 }
 
-/* on_part_stopped - the scheduler and the ODMR service report here; the
- * loop ends when both are done */
+/* on_grace - every second of the shutdown grace: done when no session is
+ * left or the grace is over */
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval one = { 1, 0 };
+
+	if (smtpd_server_sessions(d->smtpd) == 0 ||
+	    time(NULL) >= d->grace_end) {
+		if (smtpd_server_sessions(d->smtpd) > 0)
+			log_warn("event=stopping detail=\"grace over\""
+			    " sessions=%u", smtpd_server_sessions(d->smtpd));
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	evtimer_add(d->grace, &one);
+}
+
+/* on_part_stopped - the scheduler and the ODMR service report here; when
+ * both are done, the SMTP sessions get their grace */
 static void on_part_stopped(void *arg)
 {
 	struct daemon *d = arg;
 
 	if (--d->stopping_parts == 0)
-		event_base_loopexit(d->base, NULL);
+		on_grace(-1, 0, d);
 }
 
 /*
@@ -125,6 +146,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	if (d->stopping_parts > 0)
 		return;		/* a second signal: already stopping */
 	d->stopping_parts = d->odmr ? 2 : 1;
+	d->grace_end = time(NULL) + d->cfg->shutdown_grace;
+	smtpd_server_drain(d->smtpd);
 	smtpc_deliver_stop(d->deliver);
 	if (d->odmr)
 		odmr_server_stop(d->odmr, on_part_stopped, d);
@@ -250,7 +273,8 @@ int main(int argc, char **argv)
 		config_unref(d.cfg);
 		return 0;
 	}
-	log_init("etrnd", verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO, 0);
+	log_init("etrnd", verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	    d.cfg->log_syslog);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	d.base = event_base_new();
@@ -265,6 +289,7 @@ int main(int argc, char **argv)
 	ev_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_stop, &d);
 	ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	d.grace = evtimer_new(d.base, on_grace, &d);
 	evsignal_add(ev_term, NULL);
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
@@ -366,6 +391,7 @@ int main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	event_free(d.grace);
 	tls_ctx_free(d.tls);
 	event_base_free(d.base);
 	config_unref(d.cfg);

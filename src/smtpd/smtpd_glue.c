@@ -59,6 +59,7 @@ struct smtpd_server {
 	SSL_CTX *tls;
 	struct smtpd_conn *conns;
 	unsigned nconns;
+	bool draining;
 	uint64_t sid_seq;
 };
 
@@ -218,6 +219,14 @@ static void smtpd_spill_reset(struct smtpd_conn *c)
 	c->spill_err = 0;
 }
 
+/* smtpd_conn_bye - the 421 of a shutdown, then close */
+static void smtpd_conn_bye(struct smtpd_conn *c)
+{
+	buf_printf(&c->out, "421 4.3.2 %s Service shutting down\r\n",
+	    c->srv->cfg->hostname);
+	smtpd_conn_close(c);
+}
+
 static void smtpd_stored_cb(void *arg, enum queue_status st)
 {
 	struct smtpd_conn *c = arg;
@@ -231,6 +240,10 @@ static void smtpd_stored_cb(void *arg, enum queue_status st)
 		return;
 	}
 	smtpd_session_queued(c->sess, st, &c->out);
+	if (c->srv->draining) {
+		smtpd_conn_bye(c);	/* after its 250: the transaction is done */
+		return;
+	}
 	smtpd_conn_flush(c);
 	bufferevent_enable(c->bev, EV_READ);
 	/* commands pipelined after the final dot are waiting */
@@ -462,6 +475,10 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		}
 		len--;
 		line[len] = '\0';
+		if (c->srv->draining && smtpd_session_idle(c->sess)) {
+			smtpd_conn_bye(c);
+			break;
+		}
 		act = smtpd_session_line(c->sess, line, len,
 		    evbuffer_get_length(in) > 0, &c->out);
 		smtpd_conn_act(c, act);
@@ -570,6 +587,19 @@ void smtpd_server_attach(struct smtpd_server *srv, struct queue *q,
 {
 	srv->q = q;
 	srv->etrn = etrn;
+}
+
+void smtpd_server_drain(struct smtpd_server *srv)
+{
+	struct smtpd_conn *c, *next;
+
+	srv->draining = true;
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->closing && !c->dead && !c->storing && c->bev &&
+		    smtpd_session_idle(c->sess))
+			smtpd_conn_bye(c);
+	}
 }
 
 void smtpd_server_reload(struct smtpd_server *srv, struct config *cfg,

@@ -44,6 +44,12 @@ unsigned smtpd_server_sessions(const struct smtpd_server *srv);
  * the configuration they started with */
 void smtpd_server_reload(struct smtpd_server *srv, struct config *cfg,
     SSL_CTX *tls);
+/*
+ * smtpd_server_drain - shutting down: sessions without an open mail
+ * transaction get 421 and are closed now; the others may finish theirs
+ * (and get their 250) and are closed after it.
+ */
+void smtpd_server_drain(struct smtpd_server *srv);
 /* smtpd_server_close_all - end every session now (shutdown) */
 void smtpd_server_free(struct smtpd_server *srv);
 

@@ -173,6 +173,11 @@ const char *smtpd_session_qid(const struct smtpd_session *s)
 	return s->qid;
 }
 
+bool smtpd_session_idle(const struct smtpd_session *s)
+{
+	return s->st <= SMTPD_ST_READY;
+}
+
 bool smtpd_session_in_data(const struct smtpd_session *s)
 {
 	return s->st == SMTPD_ST_DATA;

@@ -114,5 +114,7 @@ unsigned smtpd_session_errors(const struct smtpd_session *s);
 
 const char *smtpd_session_qid(const struct smtpd_session *s);
 bool smtpd_session_in_data(const struct smtpd_session *s);
+/* smtpd_session_idle - no mail transaction is open */
+bool smtpd_session_idle(const struct smtpd_session *s);
 
 #endif
