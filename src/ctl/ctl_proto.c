@@ -40,6 +40,10 @@ void ctl_req_parse(const char *line, size_t len, struct ctl_req *req)
 		req->cmd = CTL_CMD_SUMMARY;
 	} else if (str_caseeq_n(line, vlen, "expire") && alen == 0) {
 		req->cmd = CTL_CMD_EXPIRE;
+	} else if (str_caseeq_n(line, vlen, "qshape") && alen == 0) {
+		req->cmd = CTL_CMD_SHAPE;
+	} else if (str_caseeq_n(line, vlen, "stats") && alen == 0) {
+		req->cmd = CTL_CMD_STATS;
 	} else if (str_caseeq_n(line, vlen, "list")) {
 		if (alen > 0 && !ctl_domain_ok(req->arg)) {
 			req->error = "not a domain name";

@@ -26,6 +26,8 @@ enum ctl_cmd {
 	CTL_CMD_REQUEUE,	/* DOMAIN or QID */
 	CTL_CMD_DELETE,		/* QID */
 	CTL_CMD_EXPIRE,		/* return expired mail now */
+	CTL_CMD_SHAPE,		/* messages per domain by age */
+	CTL_CMD_STATS,		/* the counters of /metrics */
 };
 
 struct ctl_req {

@@ -2,6 +2,7 @@
 #include "ctl/ctl_server.h"
 #include "ctl/ctl_proto.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "util/xalloc.h"
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ctl_server {
@@ -165,6 +167,35 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 	case CTL_CMD_FLUSH:
 		ctl_flush(c, req.arg);
 		break;
+	case CTL_CMD_SHAPE:
+		c->waiting = true;
+		queue_shape(c->cs->q, time(NULL), ctl_result_cb, c);
+		break;
+	case CTL_CMD_STATS: {
+		struct buf all = BUF_INIT, rows = BUF_INIT;
+		const char *p, *end;
+
+		/* the counters of /metrics, as "name<TAB>value" rows */
+		metrics_render(&all);
+		for (p = all.p, end = p + all.len; p < end;) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *sp;
+			size_t n = (size_t)((nl ? nl : end) - p);
+
+			sp = memchr(p, ' ', n);
+			if (*p != '#' && sp) {
+				buf_append(&rows, p, (size_t)(sp - p));
+				buf_putc(&rows, '\t');
+				buf_append(&rows, sp + 1, n - (size_t)(sp - p) - 1);
+				buf_putc(&rows, '\n');
+			}
+			p = nl ? nl + 1 : end;
+		}
+		ctl_finish(c, "ok\n", &rows);
+		buf_free(&all);
+		buf_free(&rows);
+		break;
+	}
 	case CTL_CMD_EXPIRE: {
 		struct buf row = BUF_INIT;
 

@@ -130,6 +130,13 @@ void queue_summary(struct queue *q, queue_text_cb *cb, void *arg);
 void queue_list(struct queue *q, const char *domain, queue_text_cb *cb,
     void *arg);
 void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg);
+/*
+ * queue_shape - rows "domain<TAB>total<TAB>n0<TAB>...<TAB>n9": pending
+ * messages per domain by age, in the buckets of Postfix's qshape
+ * (minutes): 0-5, 5-10, 10-20, 20-40, 40-80, 80-160, 160-320, 320-640,
+ * 640-1280, 1280 and older.  A scan of the pending rows: for the operator.
+ */
+void queue_shape(struct queue *q, time_t now, queue_text_cb *cb, void *arg);
 
 /* --- delivery: selecting work, recording outcomes --- */
 

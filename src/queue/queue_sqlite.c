@@ -41,6 +41,7 @@ enum qjob_kind {
 	QJOB_COUNT,
 	QJOB_DUE,
 	QJOB_OLD,
+	QJOB_SHAPE,
 };
 
 struct qjob {
@@ -859,6 +860,53 @@ static int queue_q_list(struct queue *q, struct qjob *j)
 	return rc;
 }
 
+#define QUEUE_SHOW_HEADERS_MAX (64u * 1024)
+
+/* queue_show_headers - "header<TAB>line" rows of the stored header section
+ * (escaped, at most 64 KiB), or one "header<TAB>(damaged)" row */
+static int queue_show_headers(struct queue *q, struct qjob *j)
+{
+	struct buf body = BUF_INIT;
+	sqlite3_stmt *s;
+	const char *p, *end;
+	int rc, e;
+
+	rc = sqlite3_prepare_v2(j->db, "SELECT seg, off, size, crc FROM msg"
+	    " WHERE id = ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return SQLITE_OK;
+	}
+	e = segment_read(q->segdir, (uint32_t)sqlite3_column_int64(s, 0),
+	    (uint64_t)sqlite3_column_int64(s, 1), j->id,
+	    (uint64_t)sqlite3_column_int64(s, 2),
+	    (uint32_t)sqlite3_column_int64(s, 3), &body);
+	sqlite3_finalize(s);
+	if (e != 0) {
+		buf_puts(&j->rows, "header\t(the stored message is damaged)\n");
+		return SQLITE_OK;
+	}
+	for (p = body.p, end = p + (body.len < QUEUE_SHOW_HEADERS_MAX ?
+	    body.len : QUEUE_SHOW_HEADERS_MAX); p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
+
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break;		/* the end of the header section */
+		buf_puts(&j->rows, "header\t");
+		str_escape(&j->rows, p, n);
+		buf_putc(&j->rows, '\n');
+		p = nl ? nl + 1 : end;
+	}
+	buf_free(&body);
+	return SQLITE_OK;
+}
+
 static int queue_q_show(struct queue *q, struct qjob *j)
 {
 	static const char sql_msg[] =
@@ -895,6 +943,8 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
 	rc = queue_rows(s, &j->rows);
 	sqlite3_finalize(s);
+	if (rc == SQLITE_OK)
+		rc = queue_show_headers(q, j);
 	return rc;
 }
 
@@ -1114,6 +1164,32 @@ static int queue_q_count(struct queue *q, struct qjob *j)
 	return rc;
 }
 
+static int queue_q_shape(struct queue *q, struct qjob *j)
+{
+	/* minutes of age to bucket: 0-5, 5-10, 10-20 ... doubling, 1280+ */
+	static const char sql[] =
+	    "SELECT domain, count(*),"
+	    " sum(a < 5), sum(a >= 5 AND a < 10), sum(a >= 10 AND a < 20),"
+	    " sum(a >= 20 AND a < 40), sum(a >= 40 AND a < 80),"
+	    " sum(a >= 80 AND a < 160), sum(a >= 160 AND a < 320),"
+	    " sum(a >= 320 AND a < 640), sum(a >= 640 AND a < 1280),"
+	    " sum(a >= 1280)"
+	    " FROM (SELECT DISTINCT r.domain AS domain, r.msg,"
+	    " (?1 - m.arrival) / 60 AS a FROM rcpt r JOIN msg m ON m.id = r.msg"
+	    " WHERE r.state IN (0, 1, 2))"
+	    " GROUP BY domain ORDER BY count(*) DESC, domain";
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
+	rc = queue_rows(s, &j->rows);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int queue_q_old(struct queue *q, struct qjob *j)
 {
 	sqlite3_stmt *s;
@@ -1198,6 +1274,9 @@ static void *queue_reader_main(void *arg)
 			break;
 		case QJOB_OLD:
 			rc = queue_q_old(q, j);
+			break;
+		case QJOB_SHAPE:
+			rc = queue_q_shape(q, j);
 			break;
 		default:
 			rc = SQLITE_MISUSE;
@@ -1296,6 +1375,15 @@ void queue_old_domains(struct queue *q, uint64_t before_id, queue_text_cb *cb,
 
 	j->text_cb = cb;
 	j->id = before_id;
+	queue_read_push(q, j);
+}
+
+void queue_shape(struct queue *q, time_t now, queue_text_cb *cb, void *arg)
+{
+	struct qjob *j = queue_job_new(QJOB_SHAPE, arg);
+
+	j->text_cb = cb;
+	j->now = now;
 	queue_read_push(q, j);
 }
 

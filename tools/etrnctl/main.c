@@ -11,10 +11,12 @@
 #include "util/strutil.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -29,7 +31,9 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: etrnctl [-c FILE | -s SOCKET] [--json] COMMAND [ARG]\n"
 	    "commands:\n"
-	    "  summary          per domain: messages, recipients, oldest\n"
+	    "  summary [--sort age|size]  per domain: messages, recipients, oldest\n"
+	    "  qshape           messages per domain by age (minutes), like Postfix's\n"
+	    "  stats            the counters of /metrics\n"
 	    "  list [DOMAIN]    queued recipients (of DOMAIN and its subdomains)\n"
 	    "  show QID         one message: envelope and recipients\n"
 	    "  flush DOMAIN     deliver every pending recipient of DOMAIN now\n"
@@ -80,17 +84,38 @@ static int etrnctl_request(const char *path, const char *req, struct buf *ans)
 	return 0;
 }
 
-/* split - the tab-separated fields of one line, in place */
-static size_t split(char *line, char **f, size_t max)
-{
-	size_t n = 0;
+#define MAXF 16
 
-	f[n++] = line;
-	for (; *line && n < max; line++) {
-		if (*line == '\t') {
-			*line = '\0';
-			f[n++] = line + 1;
+/* rows_split - lines of tab-separated fields, in place; the row count */
+static size_t rows_split(char *rows, char *(**out)[MAXF], size_t **nf)
+{
+	size_t n = 0, cap = 0;
+	char *line, *save = NULL;
+
+	*out = NULL;
+	*nf = NULL;
+	for (line = strtok_r(rows, "\n", &save); line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		size_t k = 0;
+		char *p;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = realloc(*out, cap * sizeof(**out));
+			*nf = realloc(*nf, cap * sizeof(**nf));
+			if (*out == NULL || *nf == NULL) {
+				perror("etrnctl");
+				exit(1);
+			}
 		}
+		(*out)[n][k++] = line;
+		for (p = line; *p && k < MAXF; p++) {
+			if (*p == '\t') {
+				*p = '\0';
+				(*out)[n][k++] = p + 1;
+			}
+		}
+		(*nf)[n++] = k;
 	}
 	return n;
 }
@@ -135,116 +160,236 @@ static const char *state_name(const char *n)
 	return v >= 0 && v <= 4 ? names[v] : "unknown";
 }
 
-/* print - rows of an answer as a table or as JSON objects */
-static void print(const char *cmd, char *rows)
+/* print_objects - rows as a JSON array of objects; numeric columns bare */
+static void print_objects(char *(*r)[MAXF], const size_t *nf, size_t n,
+    const char *const *keys, size_t nkeys, unsigned numeric, int state_col)
 {
-	static const char *const sum_keys[] = { "domain", "messages",
-		"recipients", "oldest" };
-	static const char *const list_keys[] = { "qid", "arrival", "size",
-		"sender", "recipient", "state", "attempts", "next_try", "domain" };
-	const char *const *keys = NULL;
-	size_t nkeys = 0, nrow = 0;
-	char *line, *save = NULL;
-	int show = strcmp(cmd, "show") == 0;
+	size_t i, k;
 
-	if (strcmp(cmd, "summary") == 0) {
-		keys = sum_keys;
-		nkeys = 4;
-		if (!json)
-			printf("%-40s %9s %10s %7s\n", "DOMAIN", "MESSAGES",
-			    "RECIPIENTS", "OLDEST");
-	} else if (strcmp(cmd, "list") == 0) {
-		keys = list_keys;
-		nkeys = 9;
-		if (!json)
-			printf("%-16s %5s %8s %-9s %s -> %s\n", "QID", "AGE",
-			    "SIZE", "STATE", "SENDER", "RECIPIENT");
+	printf("[");
+	for (i = 0; i < n; i++) {
+		if (nf[i] < nkeys)
+			continue;
+		printf("%s{", i ? "," : "");
+		for (k = 0; k < nkeys; k++) {
+			printf("%s\"%s\":", k ? "," : "", keys[k]);
+			if ((int)k == state_col)
+				json_str(state_name(r[i][k]));
+			else if (numeric & (1u << k))
+				printf("%lld", atoll(r[i][k]));
+			else
+				json_str(r[i][k]);
+		}
+		printf("}");
 	}
-	if (keys == NULL && !show) {
-		/* flush, hold, release, requeue, delete: one word or number */
-		char *nl = strchr(rows, '\n');
+	printf("]\n");
+}
 
-		if (nl)
-			*nl = '\0';
-		if (json)
-			printf("{\"command\":\"%s\",\"result\":", cmd);
-		if (json && rows[0] >= '0' && rows[0] <= '9')
-			printf("%s}\n", rows);
-		else if (json)
-			printf("\"%s\"}\n", rows);
-		else if (rows[0] >= '0' && rows[0] <= '9')
-			printf("%s: %s recipient(s) changed\n", cmd, rows);
-		else
-			printf("%s: %s\n", cmd, rows);
+static const char *sort_by;	/* summary: "size" or "age" */
+
+static int cmp_size(const void *a, const void *b)
+{
+	char *const *x = a, *const *y = b;
+	long long d = atoll(y[1]) - atoll(x[1]);
+
+	return d > 0 ? 1 : d < 0 ? -1 : strcmp(x[0], y[0]);
+}
+
+static int cmp_age(const void *a, const void *b)
+{
+	char *const *x = a, *const *y = b;
+	long long d = atoll(x[3]) - atoll(y[3]);
+
+	return d > 0 ? 1 : d < 0 ? -1 : strcmp(x[0], y[0]);
+}
+
+static void print_summary(char *(*r)[MAXF], size_t *nf, size_t n)
+{
+	static const char *const keys[] = { "domain", "messages",
+		"recipients", "oldest" };
+	char a[32];
+	size_t i;
+
+	if (sort_by)
+		qsort(r, n, sizeof(*r), strcmp(sort_by, "age") == 0 ?
+		    cmp_age : cmp_size);
+	if (json) {
+		print_objects(r, nf, n, keys, 4, 0xe, -1);
 		return;
 	}
-	if (json)
-		printf(show ? "{" : "[");
-	for (line = strtok_r(rows, "\n", &save); line;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *f[16], a[32];
-		size_t n = split(line, f, 16), i;
+	printf("%-40s %9s %10s %7s\n", "DOMAIN", "MESSAGES", "RECIPIENTS",
+	    "OLDEST");
+	for (i = 0; i < n; i++) {
+		if (nf[i] < 4)
+			continue;
+		age(a, sizeof(a), atoll(r[i][3]));
+		printf("%-40s %9s %10s %7s\n", r[i][0], r[i][1], r[i][2], a);
+	}
+}
 
-		if (show) {
-			if (json) {
-				if (strcmp(f[0], "rcpt") == 0 && n >= 8) {
-					printf("%s\"rcpt_%zu\":{\"address\":", nrow ? "," : "", nrow);
-					json_str(f[1]);
-					printf(",\"state\":\"%s\",\"attempts\":%s,\"next_try\":%s,\"notify\":%s,\"orcpt\":",
-					    state_name(f[2]), f[3], f[4], f[5]);
-					json_str(f[6]);
-					printf(",\"last_reply\":");
-					json_str(f[7]);
-					printf("}");
-				} else if (n >= 2) {
-					printf("%s", nrow ? "," : "");
-					json_str(f[0]);
-					putchar(':');
-					json_str(f[1]);
-				}
-			} else if (strcmp(f[0], "rcpt") == 0 && n >= 8) {
-				printf("%-10s %s state=%s attempts=%s%s%s\n",
-				    "recipient", f[1], state_name(f[2]), f[3],
-				    f[7][0] ? " last_reply=" : "", f[7]);
-			} else if (n >= 2) {
-				printf("%-10s %s\n", f[0], f[1]);
-			}
-			nrow++;
+static void print_list(char *(*r)[MAXF], size_t *nf, size_t n)
+{
+	static const char *const keys[] = { "qid", "arrival", "size",
+		"sender", "recipient", "state", "attempts", "next_try", "domain" };
+	char a[32];
+	size_t i;
+
+	if (json) {
+		print_objects(r, nf, n, keys, 9, 0xc6, 5);
+		return;
+	}
+	printf("%-16s %5s %8s %-9s %s -> %s\n", "QID", "AGE", "SIZE", "STATE",
+	    "SENDER", "RECIPIENT");
+	for (i = 0; i < n; i++) {
+		if (nf[i] < 9)
 			continue;
-		}
-		if (n < nkeys)
-			continue;
-		if (json) {
-			printf("%s{", nrow ? "," : "");
-			for (i = 0; i < nkeys; i++) {
-				printf("%s\"%s\":", i ? "," : "", keys[i]);
-				if (keys == list_keys && i == 5)
-					json_str(state_name(f[i]));
-				else if (keys == sum_keys ? i >= 1 :
-				    (i == 1 || i == 2 || i == 6 || i == 7))
-					printf("%lld", atoll(f[i]));
-				else
-					json_str(f[i]);
-			}
+		age(a, sizeof(a), atoll(r[i][1]));
+		printf("%-16s %5s %8s %-9s <%s> -> <%s>\n", r[i][0], a, r[i][2],
+		    state_name(r[i][5]), r[i][3], r[i][4]);
+	}
+}
+
+static void print_show(char *(*r)[MAXF], size_t *nf, size_t n)
+{
+	size_t i, nr = 0;
+
+	if (json)
+		printf("{");
+	for (i = 0; i < n; i++) {
+		bool rcpt = strcmp(r[i][0], "rcpt") == 0 && nf[i] >= 8;
+
+		if (json && rcpt) {
+			printf("%s\"rcpt_%zu\":{\"address\":", i ? "," : "", nr++);
+			json_str(r[i][1]);
+			printf(",\"state\":\"%s\",\"attempts\":%s,\"next_try\":%s,"
+			    "\"notify\":%s,\"orcpt\":", state_name(r[i][2]),
+			    r[i][3], r[i][4], r[i][5]);
+			json_str(r[i][6]);
+			printf(",\"last_reply\":");
+			json_str(r[i][7]);
 			printf("}");
-		} else if (keys == sum_keys) {
-			age(a, sizeof(a), atoll(f[3]));
-			printf("%-40s %9s %10s %7s\n", f[0], f[1], f[2], a);
-		} else {
-			age(a, sizeof(a), atoll(f[1]));
-			printf("%-16s %5s %8s %-9s <%s> -> <%s>\n", f[0], a, f[2],
-			    state_name(f[5]), f[3], f[4]);
+		} else if (json && nf[i] >= 2) {
+			printf("%s", i ? "," : "");
+			json_str(r[i][0]);
+			putchar(':');
+			json_str(r[i][1]);
+		} else if (rcpt) {
+			printf("%-10s %s state=%s attempts=%s%s%s\n", "recipient",
+			    r[i][1], state_name(r[i][2]), r[i][3],
+			    r[i][7][0] ? " last_reply=" : "", r[i][7]);
+		} else if (nf[i] >= 2) {
+			printf("%-10s %s\n", r[i][0], r[i][1]);
 		}
-		nrow++;
 	}
 	if (json)
-		printf(show ? "}\n" : "]\n");
+		printf("}\n");
+}
+
+/* print_qshape - Postfix's qshape view: messages per domain by age */
+static void print_qshape(char *(*r)[MAXF], size_t *nf, size_t n)
+{
+	static const char *const keys[] = { "domain", "total", "m0_5",
+		"m5_10", "m10_20", "m20_40", "m40_80", "m80_160", "m160_320",
+		"m320_640", "m640_1280", "m1280_" };
+	static const char *const head[] = { "5", "10", "20", "40", "80",
+		"160", "320", "640", "1280", "1280+" };
+	long long tot[11] = { 0 };
+	size_t i, k;
+
+	if (json) {
+		print_objects(r, nf, n, keys, 12, 0xffe, -1);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		for (k = 1; k < 12 && k < nf[i]; k++)
+			tot[k - 1] += atoll(r[i][k]);
+	printf("%-32s %6s", "", "T");
+	for (k = 0; k < 10; k++)
+		printf(" %5s", head[k]);
+	printf("\n%-32s %6lld", "TOTAL", tot[0]);
+	for (k = 0; k < 10; k++)
+		printf(" %5lld", tot[k + 1]);
+	putchar('\n');
+	for (i = 0; i < n; i++) {
+		if (nf[i] < 12)
+			continue;
+		printf("%-32s %6s", r[i][0], r[i][1]);
+		for (k = 2; k < 12; k++)
+			printf(" %5s", r[i][k]);
+		putchar('\n');
+	}
+}
+
+static void print_stats(char *(*r)[MAXF], size_t *nf, size_t n)
+{
+	size_t i;
+
+	if (json)
+		printf("{");
+	for (i = 0; i < n; i++) {
+		if (nf[i] < 2)
+			continue;
+		if (json) {
+			printf("%s", i ? "," : "");
+			json_str(r[i][0]);
+			printf(":%s", r[i][1]);
+		} else {
+			printf("%-60s %s\n", r[i][0], r[i][1]);
+		}
+	}
+	if (json)
+		printf("}\n");
+}
+
+/* print_result - flush, hold, release, requeue, delete, expire */
+static void print_result(const char *cmd, char *rows)
+{
+	char *nl = strchr(rows, '\n');
+	bool number = rows[0] >= '0' && rows[0] <= '9';
+
+	if (nl)
+		*nl = '\0';
+	if (json)
+		printf(number ? "{\"command\":\"%s\",\"result\":%s}\n" :
+		    "{\"command\":\"%s\",\"result\":\"%s\"}\n", cmd, rows);
+	else if (number)
+		printf("%s: %s recipient(s) changed\n", cmd, rows);
+	else
+		printf("%s: %s\n", cmd, rows);
+}
+
+static void print(const char *cmd, char *rows)
+{
+	static const struct {
+		const char *cmd;
+		void (*fn)(char *(*)[MAXF], size_t *, size_t);
+	} printers[] = {
+		{ "summary", print_summary },
+		{ "list", print_list },
+		{ "show", print_show },
+		{ "qshape", print_qshape },
+		{ "stats", print_stats },
+	};
+	char *(*r)[MAXF];
+	size_t *nf, n, i;
+
+	for (i = 0; i < sizeof(printers) / sizeof(printers[0]); i++) {
+		if (strcasecmp(cmd, printers[i].cmd) == 0) {
+			n = rows_split(rows, &r, &nf);
+			printers[i].fn(r, nf, n);
+			free(r);
+			free(nf);
+			return;
+		}
+	}
+	print_result(cmd, rows);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "sort", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -265,6 +410,15 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'S':
+			if (strcmp(optarg, "age") != 0 &&
+			    strcmp(optarg, "size") != 0) {
+				fprintf(stderr, "etrnctl: --sort age or --sort"
+				    " size\n");
+				return 2;
+			}
+			sort_by = optarg;
 			break;
 		default:
 			usage();
