@@ -80,6 +80,9 @@ test: deps
 FUZZ_EXTRA_fuzz_users := src/auth/users_parse.c
 FUZZ_EXTRA_fuzz_sasl  := src/auth/users_parse.c src/auth/users.c src/auth/sasl.c
 FUZZ_LIBS_fuzz_sasl   := -lcrypto -lcrypt
+FUZZ_EXTRA_fuzz_smtpd_session := src/smtpd/smtpd_session.c \
+    src/smtpd/smtpd_policy.c src/log/log.c src/metrics/metrics.c \
+    src/queue/queue_msg.c
 
 .SECONDEXPANSION:
 build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $$(FUZZ_EXTRA_$$*)
@@ -100,3 +103,49 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- make install / make uninstall ----
+# PREFIX (default /usr/local) and DESTDIR as usual; SYSCONFDIR for the example
+# configuration.  Programs, manual pages, documentation (README, docs/,
+# contrib/), systemd units (their /usr/local/ paths changed to PREFIX's).
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+I_SBIN     := $(DESTDIR)$(PREFIX)/sbin
+I_BIN      := $(DESTDIR)$(PREFIX)/bin
+I_MAN      := $(DESTDIR)$(PREFIX)/share/man
+I_DOC      := $(DESTDIR)$(PREFIX)/share/doc/etrnd
+I_UNIT     := $(DESTDIR)$(PREFIX)/lib/systemd/system
+I_ETC      := $(DESTDIR)$(SYSCONFDIR)/etrnd
+MAN_PAGES  := man/etrn.1 man/etrnd.conf.5 man/etrnd.8 man/etrnctl.8
+DOC_FILES  := README.md $(sort $(wildcard docs/*.md))
+CONTRIB    := $(sort $(filter-out contrib/ip-up.d,$(wildcard contrib/* contrib/ip-up.d/*)))
+UNITS      := etrnd.service etrn@.service etrn@.timer
+
+.PHONY: install uninstall
+
+install: all
+	$(INSTALL) -D -m 0755 $(BUILD)/etrnd $(I_SBIN)/etrnd
+	$(INSTALL) -D -m 0755 $(BUILD)/etrnctl $(I_SBIN)/etrnctl
+	$(INSTALL) -D -m 0755 $(BUILD)/etrn $(I_BIN)/etrn
+	@set -e; for m in $(MAN_PAGES); do \
+		echo "$(INSTALL) -D -m 0644 $$m $(I_MAN)/man$${m##*.}/$${m#man/}"; \
+		$(INSTALL) -D -m 0644 $$m $(I_MAN)/man$${m##*.}/$${m#man/}; done
+	@set -e; for f in $(DOC_FILES); do \
+		echo "$(INSTALL) -D -m 0644 $$f $(I_DOC)/$${f#docs/}"; \
+		$(INSTALL) -D -m 0644 $$f $(I_DOC)/$${f#docs/}; done
+	@set -e; for f in $(CONTRIB); do \
+		echo "$(INSTALL) -D -m 0644 $$f $(I_DOC)/$$f"; \
+		$(INSTALL) -D -m 0644 $$f $(I_DOC)/$$f; done
+	@mkdir -p $(BUILD)/units
+	@set -e; for u in $(UNITS); do \
+		sed 's|/usr/local/|$(PREFIX)/|g' contrib/$$u > $(BUILD)/units/$$u; \
+		echo "$(INSTALL) -D -m 0644 contrib/$$u $(I_UNIT)/$$u"; \
+		$(INSTALL) -D -m 0644 $(BUILD)/units/$$u $(I_UNIT)/$$u; done
+	$(INSTALL) -D -m 0644 contrib/etrnd.conf.example $(I_ETC)/etrnd.conf.example
+
+uninstall:
+	rm -f $(I_SBIN)/etrnd $(I_SBIN)/etrnctl $(I_BIN)/etrn
+	rm -f $(foreach m,$(MAN_PAGES),$(I_MAN)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(addprefix $(I_DOC)/,$(notdir $(DOC_FILES)) $(CONTRIB))
+	rm -f $(addprefix $(I_UNIT)/,$(UNITS)) $(I_ETC)/etrnd.conf.example
+	-rmdir $(I_DOC)/contrib/ip-up.d $(I_DOC)/contrib $(I_DOC) $(I_ETC) 2>/dev/null

@@ -161,54 +161,6 @@ static struct qjob *qlist_pop(struct qlist *l)
 	return j;
 }
 
-const char *queue_rstate_name(int st)
-{
-	static const char *const names[] = {
-		"queued", "held", "deferred", "delivered", "failed"
-	};
-
-	return st >= 0 && st <= QUEUE_R_FAILED ? names[st] : "unknown";
-}
-
-const char *queue_status_text(enum queue_status st)
-{
-	switch (st) {
-	case QUEUE_OK:
-		return "ok";
-	case QUEUE_ETEMP:
-		return "store error";
-	case QUEUE_ENOSPC:
-		return "insufficient storage";
-	case QUEUE_ENOENT:
-		return "no such message";
-	case QUEUE_EINVAL:
-		return "invalid argument";
-	}
-	return "unknown";
-}
-
-void queue_msg_free(struct queue_msg_in *m)
-{
-	size_t i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; i < m->nrcpt; i++) {
-		free(m->rcpts[i].addr);
-		free(m->rcpts[i].domain);
-		free(m->rcpts[i].orcpt);
-	}
-	free(m->rcpts);
-	free(m->sender);
-	free(m->envid);
-	free(m->client);
-	free(m->helo);
-	buf_free(&m->body);
-	if (m->body_fd >= 0)
-		close(m->body_fd);
-	free(m);
-}
-
 static void qjob_free(struct qjob *j)
 {
 	size_t i;
@@ -946,29 +898,6 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 	if (rc == SQLITE_OK)
 		rc = queue_show_headers(q, j);
 	return rc;
-}
-
-void queue_batch_free(struct queue_batch *b)
-{
-	size_t i, k;
-
-	if (b == NULL)
-		return;
-	for (i = 0; i < b->n; i++) {
-		struct queue_item *it = &b->items[i];
-
-		for (k = 0; k < it->nrcpt; k++) {
-			free(it->rcpts[k].addr);
-			free(it->rcpts[k].domain);
-			free(it->rcpts[k].orcpt);
-		}
-		free(it->rcpts);
-		free(it->sender);
-		free(it->envid);
-		buf_free(&it->body);
-	}
-	free(b->items);
-	free(b);
 }
 
 /*
