@@ -6,6 +6,7 @@
  * become errors with line 0, "path: cannot open: reason".
  */
 #include "config/config.h"
+#include "util/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,47 @@ static bool read_file(const char *path, struct buf *out, const char **why)
 	return true;
 }
 
+/* config_load_recipients - each domain's recipients file, into its table */
+static struct config *config_load_recipients(struct config *c,
+    struct config_errors *errs)
+{
+	struct buf text = BUF_INIT;
+	const char *why;
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->ndomains; i++) {
+		struct config_domain *d = &c->domains[i];
+
+		if (d->recipients == NULL)
+			continue;
+		buf_reset(&text);
+		if (!read_file(d->recipients, &text, &why)) {
+			if (errs) {
+				buf_reset(&text);
+				buf_printf(&text, "%s: recipients of %s: %s",
+				    d->recipients, d->name, errno == EFBIG ? why :
+				    strerror(errno));
+				errs->v = xrealloc(errs->v, (errs->n + 1) *
+				    sizeof(*errs->v));
+				errs->v[errs->n].line = 0;
+				errs->v[errs->n++].msg = buf_steal(&text);
+			}
+			ok = false;
+			continue;
+		}
+		if (!config_rcpt_parse(d, text.p ? text.p : "", text.len,
+		    d->recipients, errs))
+			ok = false;
+	}
+	buf_free(&text);
+	if (!ok) {
+		config_unref(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* config_load - read path and its domains_file, then parse */
 struct config *config_load(const char *path, struct config_errors *errs)
 {
@@ -93,5 +135,5 @@ struct config *config_load(const char *path, struct config_errors *errs)
 	if (gethostname(host, sizeof(host)) != 0)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	return config_parser_finish(p, host);
+	return config_load_recipients(config_parser_finish(p, host), errs);
 }

@@ -76,6 +76,8 @@ struct config_domain {
 	bool subdomains;		/* default no */
 	long long lifetime;		/* seconds; default 5 days */
 	char *recipients;		/* path of a valid-recipients file, or NULL */
+	char **rcpt_table;		/* its addresses, lower case, sorted (config_load) */
+	size_t nrcpt_table;
 };
 
 struct config_queue {
@@ -164,6 +166,18 @@ struct config *config_parse(const char *text, size_t len, const char *name,
 struct config *config_load(const char *path, struct config_errors *errs);
 
 void config_errors_free(struct config_errors *errs);
+
+/*
+ * config_rcpt_parse - a recipients file: one address per line ("user@dom",
+ * or "@dom" for every user of dom), '#' comments, blank lines; every
+ * domain must be d or (with subdomains) under it.  Pure.  Fills d's table,
+ * or returns false with the errors ("name:line: text") in errs.
+ */
+bool config_rcpt_parse(struct config_domain *d, const char *text, size_t len,
+    const char *name, struct config_errors *errs);
+/* config_rcpt_known - addr (local@domain) may receive mail: d has no
+ * table, or the table lists it or its "@domain" */
+bool config_rcpt_known(const struct config_domain *d, const char *addr);
 
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);

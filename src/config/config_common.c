@@ -3,6 +3,7 @@
  * config; pure like the parser (linked into the fuzz targets)
  */
 #include "config/config.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 
 #include <netinet/in.h>
@@ -37,6 +38,11 @@ static void free_rows(void *obj, unsigned scope)
 /* config_domain_clear - free what a domain owns, zero it */
 void config_domain_clear(struct config_domain *d)
 {
+	size_t i;
+
+	for (i = 0; i < d->nrcpt_table; i++)
+		free(d->rcpt_table[i]);
+	free(d->rcpt_table);
 	free_rows(d, CONFIG_S_DOMAIN);
 	free(d->name);
 	memset(d, 0, sizeof(*d));
@@ -274,4 +280,111 @@ size_t config_fixed_changes(const struct config *old, const struct config *new,
 	buf_free(&a);
 	buf_free(&b);
 	return n;
+}
+
+static int rcpt_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void rcpt_error(struct config_errors *errs, const char *name, int line,
+    const char *fmt, const char *arg)
+{
+	struct buf b = BUF_INIT;
+
+	if (errs == NULL)
+		return;
+	buf_printf(&b, "%s:%d: ", name, line);
+	buf_printf(&b, fmt, arg);
+	errs->v = xrealloc(errs->v, (errs->n + 1) * sizeof(*errs->v));
+	errs->v[errs->n].line = line;
+	errs->v[errs->n++].msg = buf_steal(&b);
+}
+
+bool config_rcpt_parse(struct config_domain *d, const char *text, size_t len,
+    const char *name, struct config_errors *errs)
+{
+	const char *p = text, *end = text + len;
+	size_t cap = 0, i, k;
+	int line = 0, bad = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end, *at;
+		char *addr;
+
+		line++;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (p == e || *p == '#') {
+			p = nl ? nl + 1 : end;
+			continue;
+		}
+		addr = xmemdup0(p, (size_t)(e - p));
+		str_lower(addr);
+		at = strrchr(addr, '@');
+		if (at == NULL || at[1] == '\0' || strpbrk(addr, " \t") ||
+		    memchr(p, '\0', (size_t)(e - p)) != NULL) {
+			rcpt_error(errs, name, line, "not an address: %s",
+			    "expected user@domain or @domain");
+			bad++;
+		} else if (!(strcmp(at + 1, d->name) == 0 || (d->subdomains &&
+		    domain_within(at + 1, d->name)))) {
+			rcpt_error(errs, name, line, "%s is not this domain's",
+			    at + 1);
+			bad++;
+		} else {
+			if (d->nrcpt_table == cap) {
+				cap = cap ? cap * 2 : 64;
+				d->rcpt_table = xrealloc(d->rcpt_table,
+				    cap * sizeof(*d->rcpt_table));
+			}
+			d->rcpt_table[d->nrcpt_table++] = addr;
+			addr = NULL;
+		}
+		free(addr);
+		p = nl ? nl + 1 : end;
+		if (bad >= 100)
+			break;
+	}
+	if (bad > 0)
+		return false;
+	if (d->nrcpt_table == 0) {
+		rcpt_error(errs, name, line, "%s", "no address at all: every"
+		    " recipient would be refused");
+		return false;
+	}
+	qsort(d->rcpt_table, d->nrcpt_table, sizeof(*d->rcpt_table), rcpt_cmp);
+	for (i = k = 0; i < d->nrcpt_table; i++) {
+		if (k > 0 && strcmp(d->rcpt_table[k - 1], d->rcpt_table[i]) == 0)
+			free(d->rcpt_table[i]);
+		else
+			d->rcpt_table[k++] = d->rcpt_table[i];
+	}
+	d->nrcpt_table = k;
+	return true;
+}
+
+bool config_rcpt_known(const struct config_domain *d, const char *addr)
+{
+	char *low, *key;
+	const char *at;
+	bool found;
+
+	if (d->rcpt_table == NULL)
+		return true;
+	low = xstrdup(addr);
+	str_lower(low);
+	key = low;
+	found = bsearch(&key, d->rcpt_table, d->nrcpt_table,
+	    sizeof(*d->rcpt_table), rcpt_cmp) != NULL;
+	if (!found && (at = strrchr(low, '@')) != NULL) {
+		key = (char *)at;
+		found = bsearch(&key, d->rcpt_table, d->nrcpt_table,
+		    sizeof(*d->rcpt_table), rcpt_cmp) != NULL;
+	}
+	free(low);
+	return found;
 }

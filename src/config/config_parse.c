@@ -737,6 +737,10 @@ static void finish_globals(struct config_parser *p,
 	if (p->gseen[row(key)] && !p->gseen[row(cert)])
 		err_at(p, 0, p->gseen[row(key)], "tls_key is set but "
 		    "tls_cert is not: set both or neither");
+	if (c->nodmr_listen > 0 && c->users_file == NULL)
+		err_at(p, 0, p->gseen[row(config_schema_find("odmr_listen", 11,
+		    CONFIG_S_GLOBAL))], "odmr_listen is set but users_file is"
+		    " not: ODMR needs accounts");
 	if (c->hostname == NULL)
 		c->hostname = xstrdup(default_hostname && *default_hostname ?
 		    default_hostname : "localhost");

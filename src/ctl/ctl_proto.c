@@ -58,6 +58,7 @@ void ctl_req_parse(const char *line, size_t len, struct ctl_req *req)
 		}
 		req->cmd = str_caseeq_n(line, vlen, "show") ? CTL_CMD_SHOW :
 		    CTL_CMD_DELETE;
+		req->arg[0] = '\0';	/* the id is in req->id */
 	} else if (str_caseeq_n(line, vlen, "flush")) {
 		if (!ctl_domain_ok(req->arg)) {
 			req->error = "flush needs a domain name";

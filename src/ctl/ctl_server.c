@@ -5,6 +5,7 @@
 #include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
+#include "util/idgen.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -139,6 +140,7 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct ctl_req req;
 	size_t len;
+	char qid[IDGEN_HEX_LEN + 1];
 	char *line;
 
 	if (c->waiting)
@@ -210,10 +212,12 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 	case CTL_CMD_REQUEUE:
 	case CTL_CMD_DELETE:
 		c->waiting = true;
-		log_info("event=admin op=%s target=%s", req.cmd == CTL_CMD_HOLD ?
+		if (req.arg[0] == '\0')
+			idgen_format(req.id, qid);
+		log_info("event=admin op=%s %s=%s", req.cmd == CTL_CMD_HOLD ?
 		    "hold" : req.cmd == CTL_CMD_RELEASE ? "release" :
 		    req.cmd == CTL_CMD_REQUEUE ? "requeue" : "delete",
-		    req.arg[0] ? req.arg : "qid");
+		    req.arg[0] ? "domain" : "qid", req.arg[0] ? req.arg : qid);
 		queue_admin(c->cs->q, req.cmd == CTL_CMD_HOLD ? QUEUE_ADMIN_HOLD :
 		    req.cmd == CTL_CMD_RELEASE ? QUEUE_ADMIN_RELEASE :
 		    req.cmd == CTL_CMD_REQUEUE ? QUEUE_ADMIN_REQUEUE :

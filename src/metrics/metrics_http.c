@@ -76,7 +76,8 @@ static void metrics_summary_cb(void *arg, enum queue_status st,
 		}
 		p = nl ? nl + 1 : end;
 	}
-	qsort(m->doms, m->ndoms, sizeof(*m->doms), mdom_cmp);
+	if (m->ndoms > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(m->doms, m->ndoms, sizeof(*m->doms), mdom_cmp);
 	m->as_of = time(NULL);
 }
 
@@ -298,7 +299,16 @@ static void metrics_request_cb(struct evhttp_request *req, void *arg)
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
 	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
+		/* not evhttp_send_error(): it drops our headers (Allow) */
+		struct evbuffer *out = evbuffer_new();
+		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+		evbuffer_add_printf(out, "405 Method Not Allowed\n");
+		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+		evhttp_add_header(h, "Allow", "GET, HEAD");
+		evhttp_add_header(h, "Connection", "close");
+		evhttp_send_reply(req, 405, "Method Not Allowed", out);
+		evbuffer_free(out);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0)
@@ -327,9 +337,16 @@ struct metrics_http *metrics_http_new(struct event_base *base,
 		metrics_http_free(m);
 		return NULL;
 	}
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/*
+	 * Every method reaches metrics_request_cb, which answers 405 (with
+	 * Allow) to all but GET and HEAD: libevent's own filter would say
+	 * 501, and a body past the limit gets 413 before the callback.
+	 */
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(m->http, 8192);
-	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_max_body_size(m->http, 4096);
 	evhttp_set_timeout(m->http, 10);
 	evhttp_set_gencb(m->http, metrics_request_cb, m);
 	m->refresh = evtimer_new(base, metrics_refresh_cb, m);

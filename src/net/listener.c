@@ -226,9 +226,11 @@ struct net_listener *net_listener_new(struct event_base *base,
 			net_listener_free(l);
 			return NULL;
 		}
+		/* [::] beside 0.0.0.0 on the same port: each its own family */
 		l->ls[i] = evconnlistener_new_bind(base, net_accept_cb, l,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-		    LEV_OPT_CLOSE_ON_EXEC, 1024, (struct sockaddr *)&ss,
+		    LEV_OPT_CLOSE_ON_EXEC | (ss.ss_family == AF_INET6 ?
+		    LEV_OPT_BIND_IPV6ONLY : 0), 1024, (struct sockaddr *)&ss,
 		    (int)len);
 		if (l->ls[i] == NULL) {
 			buf_printf(err, "cannot listen on %s port %u: %s",

@@ -162,11 +162,16 @@ static void odmr_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->busy) {
+		log_info("event=disconnect sid=%s service=odmr reason=timeout",
+		    c->sid);
 		buf_printf(&c->out, "421 4.4.2 %s Error: timeout exceeded\r\n",
 		    c->srv->cfg->hostname);
 		odmr_close(c);
 		return;
 	}
+	if (!c->closing)
+		log_info("event=disconnect sid=%s service=odmr reason=%s", c->sid,
+		    what & BEV_EVENT_EOF ? "client_closed" : "error");
 	odmr_gone(c);
 }
 

@@ -293,6 +293,8 @@ enum odmr_action odmr_session_line(struct odmr_session *s, const char *line,
 		odmr_reply(out, "250 2.0.0 Ok");
 		return ODMR_ACT_NONE;
 	case SMTP_VERB_QUIT:
+		log_info("event=disconnect sid=%s service=odmr reason=quit",
+		    s->env.sid);
 		odmr_reply(out, "221 2.0.0 Bye");
 		return ODMR_ACT_CLOSE;
 	case SMTP_VERB_STARTTLS:

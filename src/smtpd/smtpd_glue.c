@@ -44,6 +44,8 @@ struct smtpd_conn {
 	bool in_process;	/* inside smtpd_conn_process(): free at its end */
 	bool tarpit;		/* replies held back after repeated errors */
 	struct event *tarpit_ev;
+	struct event *close_ev;	/* closing with TLS: look again for the end */
+	time_t close_deadline;
 	struct smtpd_client cl;
 	int spill_fd;
 	uint64_t spill_len;
@@ -94,6 +96,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 		close(c->spill_fd);
 	event_free(c->resume);
 	event_free(c->tarpit_ev);
+	event_free(c->close_ev);
 	net_release(c->slot);
 	smtpd_session_free(c->sess);
 	buf_free(&c->out);
@@ -129,21 +132,48 @@ static bool smtpd_conn_output_empty(struct smtpd_conn *c)
 	    (!c->tls || tls_output_pending(c->bev) == 0);
 }
 
+/*
+ * smtpd_conn_close_check - free a closing c once all it wrote has left.
+ * With TLS the filter's output drains into the socket's, and no callback
+ * tells us when that one is empty: look again shortly, up to a deadline
+ * (a peer that stops reading).  Waiting for a write callback alone left
+ * every TLS session that ended with QUIT allocated, holding its
+ * connection slot for good.
+ */
+static void smtpd_conn_close_check(struct smtpd_conn *c)
+{
+	struct timeval tick = { 0, 20000 };
+
+	if (c->bev == NULL || smtpd_conn_output_empty(c) ||
+	    time(NULL) >= c->close_deadline) {
+		smtpd_conn_gone(c);
+		return;
+	}
+	/* the filter's own output drains with a write callback */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		evtimer_add(c->close_ev, &tick);
+}
+
+static void smtpd_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	smtpd_conn_close_check(arg);
+}
+
 static void smtpd_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_conn *c = arg;
 
-	if (c->closing && smtpd_conn_output_empty(c))
-		smtpd_conn_gone(c);
+	if (c->closing)
+		smtpd_conn_close_check(c);
 }
 
 static void smtpd_conn_close(struct smtpd_conn *c)
 {
 	smtpd_conn_flush(c);
 	c->closing = true;
+	c->close_deadline = time(NULL) + c->srv->cfg->idle_timeout;
 	bufferevent_disable(c->bev, EV_READ);
-	if (smtpd_conn_output_empty(c))
-		smtpd_conn_gone(c);
+	smtpd_conn_close_check(c);
 }
 
 static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -534,6 +564,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	c->sess = smtpd_session_new(srv->cfg, &cl, &env);
 	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
 	c->tarpit_ev = evtimer_new(srv->base, smtpd_tarpit_cb, c);
+	c->close_ev = evtimer_new(srv->base, smtpd_close_cb, c);
 	c->bev = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	c->next = srv->conns;

@@ -14,6 +14,9 @@ enum smtpd_rcpt_verdict smtpd_policy_rcpt(const struct config *c,
 		return SMTPD_RCPT_NOT_RELAY;
 	if (p->local_has_route_chars)
 		return SMTPD_RCPT_ROUTING;
+	/* refused now, at RCPT, rather than bounced later: no backscatter */
+	if (!config_rcpt_known(d, p->addr))
+		return SMTPD_RCPT_UNKNOWN;
 	*dom = d;
 	return SMTPD_RCPT_OK;
 }

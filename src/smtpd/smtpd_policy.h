@@ -21,6 +21,7 @@ enum smtpd_rcpt_verdict {
 	SMTPD_RCPT_NOT_RELAY,	/* 550 5.7.1 relay access denied */
 	SMTPD_RCPT_ROUTING,	/* 550 5.7.1 sender-specified routing */
 	SMTPD_RCPT_LITERAL,	/* 550 5.7.1 address literal */
+	SMTPD_RCPT_UNKNOWN,	/* 550 5.1.1 not in the domain's recipients */
 };
 
 enum smtpd_rcpt_verdict smtpd_policy_rcpt(const struct config *c,

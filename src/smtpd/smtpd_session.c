@@ -340,6 +340,13 @@ static enum smtpd_action smtpd_cmd_rcpt(struct smtpd_session *s,
 	case SMTPD_RCPT_LITERAL:
 		deny = "address literal";
 		break;
+	case SMTPD_RCPT_UNKNOWN:
+		metrics_inc(MET_RCPT_REFUSED);
+		log_info("event=reject sid=%s qid=%s rcpt=%s reason=\"unknown"
+		    " recipient\"", s->cl.sid, s->qid,
+		    log_value(path.addr, strlen(path.addr)));
+		return smtpd_error(s, out, "550 5.1.1 Recipient address"
+		    " rejected: user unknown in relay recipient table");
 	default:
 		deny = "not a relay domain";
 		break;
@@ -440,6 +447,8 @@ static enum smtpd_action smtpd_cmd_noop(struct smtpd_session *s,
 static enum smtpd_action smtpd_cmd_quit(struct smtpd_session *s,
     const char *arg, size_t len, struct buf *out)
 {
+	log_info("event=disconnect sid=%s reason=quit messages=%u", s->cl.sid,
+	    s->messages);
 	smtpd_reply(out, "221 2.0.0 Bye");
 	return SMTPD_ACT_CLOSE;
 }

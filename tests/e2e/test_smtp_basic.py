@@ -123,3 +123,27 @@ def test_etrnctl_show(etrnd):
     assert bad.returncode == 2 and "queue id" in bad.stderr
     missing = etrnd.etrnctl("show", "0000000000000001", check=False)
     assert missing.returncode == 1 and "no such message" in missing.stderr
+
+
+def test_recipients_table_refuses_unknown_users_at_rcpt(tmp_path, etrnd_factory):
+    """A domain with a recipients file: unknown users get 550 5.1.1 at RCPT
+    (no bounce later, so no backscatter), known ones are queued."""
+    table = tmp_path / "rcpts"
+    table.write_text("alice@served.example\n@lists.served.example\n")
+    d = etrnd_factory(domains=f"""
+[domain served.example]
+route = [127.0.0.1]:1
+mode = hold
+subdomains = yes
+recipients = {table}
+""")
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("a@client.test")
+        assert s.rcpt("Alice@served.example")[0] == 250
+        assert s.rcpt("any@lists.served.example")[0] == 250
+        code, msg = s.rcpt("mallory@served.example")
+        assert code == 550 and msg.startswith(b"5.1.1")
+        assert s.data(BODY)[0] == 250
+    assert sorted(r["recipient"] for r in d.queued_json()) == [
+        "Alice@served.example", "any@lists.served.example"]

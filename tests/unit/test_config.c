@@ -375,8 +375,11 @@ static void test_duration(void **state)
 	c = dval("lifetime", "60", true, NULL);
 	assert_int_equal(c->domains[0].lifetime, 60);
 	config_unref(c);
-	dbad("lifetime", "366d", "out of range (expected 1m to 365d)");
-	dbad("lifetime", "59", "out of range");
+	dbad("lifetime", "366d", "out of range (expected 1s to 365d)");
+	dbad("lifetime", "0", "out of range");
+	c = dval("lifetime", "2s", true, NULL);	/* short lifetimes: tests */
+	assert_int_equal(c->domains[0].lifetime, 2);
+	config_unref(c);
 	dbad("lifetime", "53w", "out of range");
 }
 
@@ -488,6 +491,12 @@ static void test_route(void **state)
 		dbad("route", wrong[i].v, wrong[i].why);
 }
 
+/* ODMR without accounts is a configuration error, caught by -n */
+static void test_odmr_needs_users(void **state)
+{
+	bad(BASE "odmr_listen = 127.0.0.1:366\n", 2, "users_file is not");
+}
+
 static void test_listen(void **state)
 {
 	struct config *c;
@@ -504,7 +513,7 @@ static void test_listen(void **state)
 	assert_int_equal(c->nlisten, 0);
 	assert_null(c->listen);
 	config_unref(c);
-	c = gval("odmr_listen", "0.0.0.0:366", true, NULL);
+	c = ok(BASE "users_file = /u\nodmr_listen = 0.0.0.0:366\n");
 	assert_int_equal(c->nodmr_listen, 1);
 	assert_int_equal(c->odmr_listen[0].port, 366);
 	config_unref(c);
@@ -524,11 +533,12 @@ static void test_listen(void **state)
 	 * on the later line */
 	bad(BASE "listen = 127.0.0.1:25 127.0.0.1:25\n", 2,
 	    "127.0.0.1:25 is already in listen");
-	bad(BASE "odmr_listen = 127.0.0.1:2525\n", 2,
+	bad(BASE "users_file = /u\nodmr_listen = 127.0.0.1:2525\n", 3,
 	    "odmr_listen: 127.0.0.1:2525 is already in listen");
 	bad(BASE "listen = [::1]:25\nmetrics_listen = [0::1]:25\n", 3,
 	    "metrics_listen: [0::1]:25 is already in listen");
-	c = ok(BASE "listen = 127.0.0.1:25\nodmr_listen = 127.0.0.1:366\n");
+	c = ok(BASE "listen = 127.0.0.1:25\nodmr_listen = 127.0.0.1:366\n"
+	    "users_file = /u\n");
 	config_unref(c);
 }
 
@@ -1416,9 +1426,52 @@ static void test_demo_config(void **state)
 	config_unref(c);
 }
 
+/* the valid-recipients table of a domain: parsed, matched, refused */
+static void test_recipients_table(void **state)
+{
+	static const char good[] = "# site users\nAlice@Example.org\n"
+	    "  bob@example.org  \r\n\n@lists.example.org\nalice@example.org\n";
+	struct config_domain d;
+	struct config_errors e = { 0 };
+
+	memset(&d, 0, sizeof(d));
+	d.name = (char *)"example.org";
+	d.subdomains = true;
+	assert_true(config_rcpt_parse(&d, good, strlen(good), "rcpts", &e));
+	assert_int_equal(d.nrcpt_table, 3);	/* the duplicate went */
+	assert_true(config_rcpt_known(&d, "alice@example.org"));
+	assert_true(config_rcpt_known(&d, "ALICE@EXAMPLE.ORG"));
+	assert_true(config_rcpt_known(&d, "bob@example.org"));
+	assert_true(config_rcpt_known(&d, "anyone@lists.example.org"));
+	assert_false(config_rcpt_known(&d, "carol@example.org"));
+	assert_false(config_rcpt_known(&d, "x@sub.lists.example.org"));
+	assert_false(config_rcpt_known(&d, "alice@example.org.evil"));
+	d.name = NULL;
+	config_domain_clear(&d);
+
+	memset(&d, 0, sizeof(d));
+	d.name = (char *)"example.org";
+	assert_false(config_rcpt_parse(&d, "x\nu@other.test\nu@sub.example.org\n",
+	    32, "rcpts", &e));
+	assert_int_equal(e.n, 3);		/* every line, with its number */
+	assert_non_null(strstr(e.v[0].msg, "rcpts:1: "));
+	assert_non_null(strstr(e.v[1].msg, "rcpts:2: other.test"));
+	assert_non_null(strstr(e.v[2].msg, "rcpts:3: sub.example.org"));
+	config_errors_free(&e);
+	assert_false(config_rcpt_parse(&d, "# nothing\n", 10, "rcpts", &e));
+	assert_int_equal(e.n, 1);
+	config_errors_free(&e);
+	d.name = NULL;
+	config_domain_clear(&d);
+	/* no table: every address of the domain is taken */
+	assert_true(config_rcpt_known(&d, "anyone@example.org"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recipients_table),
+		cmocka_unit_test(test_odmr_needs_users),
 		cmocka_unit_test(test_schema_table),
 		cmocka_unit_test(test_schema_defaults_parse),
 		cmocka_unit_test(test_defaults),

@@ -26,9 +26,9 @@
 
 static int json;
 
-static void usage(void)
+static void usage(FILE *f, int code)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: etrnctl [-c FILE | -s SOCKET] [--json] COMMAND [ARG]\n"
 	    "commands:\n"
 	    "  summary [--sort age|size]  per domain: messages, recipients, oldest\n"
@@ -42,7 +42,7 @@ static void usage(void)
 	    "  requeue DOMAIN|QID  make queued and deferred recipients due now\n"
 	    "  delete QID       remove a message (no bounce is sent)\n"
 	    "  expire           return mail older than its domain's lifetime now\n");
-	exit(2);
+	exit(code);
 }
 
 /* etrnctl_request - send one line, read the whole answer */
@@ -51,7 +51,7 @@ static int etrnctl_request(const char *path, const char *req, struct buf *ans)
 	struct sockaddr_un sun;
 	char chunk[8192];
 	ssize_t n;
-	int fd;
+	int fd, werr = 0;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -68,17 +68,29 @@ static int etrnctl_request(const char *path, const char *req, struct buf *ans)
 			close(fd);
 		return -1;
 	}
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
-	    write(fd, "\n", 1) != 1) {
-		fprintf(stderr, "etrnctl: write: %s\n", strerror(errno));
-		close(fd);
-		return -1;
+	/*
+	 * etrnd may answer and close before reading the request (a refused
+	 * uid): the write then fails with EPIPE (no SIGPIPE: MSG_NOSIGNAL)
+	 * and the read ends with ECONNRESET, but the answer is there to read.
+	 */
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		werr = errno;
+		if (werr != EPIPE && werr != ECONNRESET) {
+			fprintf(stderr, "etrnctl: write: %s\n", strerror(werr));
+			close(fd);
+			return -1;
+		}
 	}
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 		buf_append(ans, chunk, (size_t)n);
 	close(fd);
-	if (n < 0) {
+	if (n < 0 && !(errno == ECONNRESET && ans->len > 0)) {
 		fprintf(stderr, "etrnctl: read: %s\n", strerror(errno));
+		return -1;
+	}
+	if (werr != 0 && ans->len == 0) {
+		fprintf(stderr, "etrnctl: write: %s\n", strerror(werr));
 		return -1;
 	}
 	return 0;
@@ -251,6 +263,7 @@ static void print_list(char *(*r)[MAXF], size_t *nf, size_t n)
 
 static void print_show(char *(*r)[MAXF], size_t *nf, size_t n)
 {
+	const char *sep = "";
 	size_t i, nr = 0;
 
 	if (json)
@@ -259,7 +272,7 @@ static void print_show(char *(*r)[MAXF], size_t *nf, size_t n)
 		bool rcpt = strcmp(r[i][0], "rcpt") == 0 && nf[i] >= 8;
 
 		if (json && rcpt) {
-			printf("%s\"rcpt_%zu\":{\"address\":", i ? "," : "", nr++);
+			printf("%s\"rcpt_%zu\":{\"address\":", sep, nr++);
 			json_str(r[i][1]);
 			printf(",\"state\":\"%s\",\"attempts\":%s,\"next_try\":%s,"
 			    "\"notify\":%s,\"orcpt\":", state_name(r[i][2]),
@@ -268,21 +281,35 @@ static void print_show(char *(*r)[MAXF], size_t *nf, size_t n)
 			printf(",\"last_reply\":");
 			json_str(r[i][7]);
 			printf("}");
-		} else if (json && nf[i] >= 2) {
-			printf("%s", i ? "," : "");
+			sep = ",";
+		} else if (json && nf[i] >= 2 && strcmp(r[i][0], "header") != 0) {
+			printf("%s", sep);
 			json_str(r[i][0]);
 			putchar(':');
 			json_str(r[i][1]);
+			sep = ",";
 		} else if (rcpt) {
 			printf("%-10s %s state=%s attempts=%s%s%s\n", "recipient",
 			    r[i][1], state_name(r[i][2]), r[i][3],
 			    r[i][7][0] ? " last_reply=" : "", r[i][7]);
-		} else if (nf[i] >= 2) {
+		} else if (!json && nf[i] >= 2) {
 			printf("%-10s %s\n", r[i][0], r[i][1]);
 		}
 	}
-	if (json)
-		printf("}\n");
+	if (json) {
+		/* the header lines as one array: an object with a key
+		 * "header" per line would keep only one of them */
+		printf("%s\"headers\":[", sep);
+		sep = "";
+		for (i = 0; i < n; i++) {
+			if (nf[i] >= 2 && strcmp(r[i][0], "header") == 0) {
+				printf("%s", sep);
+				json_str(r[i][1]);
+				sep = ",";
+			}
+		}
+		printf("]}\n");
+	}
 }
 
 /* print_qshape - Postfix's qshape view: messages per domain by age */
@@ -411,6 +438,9 @@ int main(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		case 'S':
 			if (strcmp(optarg, "age") != 0 &&
 			    strcmp(optarg, "size") != 0) {
@@ -421,11 +451,11 @@ int main(int argc, char **argv)
 			sort_by = optarg;
 			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind >= argc || argc - optind > 2)
-		usage();
+		usage(stderr, 2);
 	cmd = argv[optind];
 	buf_puts(&req, cmd);
 	if (optind + 1 < argc) {
@@ -436,7 +466,7 @@ int main(int argc, char **argv)
 	ctl_req_parse(req.p, req.len, &parsed);
 	if (parsed.cmd == CTL_CMD_BAD) {
 		fprintf(stderr, "etrnctl: %s: %s\n", req.p, parsed.error);
-		usage();
+		usage(stderr, 2);
 	}
 	if (sock == NULL) {
 		struct config_errors errs = { 0 };
