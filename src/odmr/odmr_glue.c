@@ -280,6 +280,10 @@ static void odmr_record(struct odmr_conn *c)
 	struct smtpc_result **res;
 	size_t i, n = 0;
 
+	/* the next fetch starts after this batch, tried or not: a recipient
+	 * held again must not be offered twice in one session */
+	if (b->n > 0)
+		c->after_id = b->items[b->n - 1].id;
 	done = xcalloc(1, sizeof(*done));
 	done->items = xcalloc(b->n + 1, sizeof(*done->items));
 	res = xcalloc(b->n + 1, sizeof(*res));
@@ -292,9 +296,6 @@ static void odmr_record(struct odmr_conn *c)
 		c->res[i] = NULL;
 	}
 	done->n = n;
-	if (b->n > 0)
-		c->after_id = b->items[b->n - 1].id ? b->items[b->n - 1].id :
-		    c->after_id;
 	odmr_results_free(c);
 	c->recording = true;
 	sched_record(c->srv->s, c->atrn.domain[c->dom_i], done, res,
