@@ -72,8 +72,8 @@ run: deps all
 
 # make test: the sanitizer build, then every suite (scripts/run-tests.sh).
 test: deps
-	$(MAKE) BUILD=build-asan SAN=1 all unit-bins
-	$(MAKE) fuzz-bins
+	$(MAKE) -j2 BUILD=build-asan SAN=1 all unit-bins
+	$(MAKE) -j2 fuzz-bins
 	scripts/run-tests.sh build-asan
 
 # Targets that need more than the pure modules say so here.
@@ -84,12 +84,20 @@ FUZZ_EXTRA_fuzz_smtpd_session := src/smtpd/smtpd_session.c \
     src/smtpd/smtpd_policy.c src/log/log.c src/metrics/metrics.c \
     src/queue/queue_msg.c
 
+# Every source is compiled once with the fuzzing instrumentation; each
+# target links what it needs.
+FUZZ_CFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror \
+    -Wno-unused-parameter -Isrc -fsanitize=fuzzer-no-link,address,undefined \
+    -fno-sanitize-recover=undefined
+FUZZ_OBJ = $(patsubst %.c,build-fuzz/obj/%.o,$(1))
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
 .SECONDEXPANSION:
-build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $$(FUZZ_EXTRA_$$*)
-	@mkdir -p build-fuzz
-	clang -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ $< $(PURE_SRC) $(FUZZ_EXTRA_$*) $(FUZZ_LIBS_$*)
+build-fuzz/%: build-fuzz/obj/tests/fuzz/%.o $$(call FUZZ_OBJ,$(PURE_SRC) $$(FUZZ_EXTRA_$$*))
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(FUZZ_LIBS_$*)
 
 fuzz-bins: $(FUZZ_BIN)
 
@@ -102,7 +110,7 @@ bench: deps all
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz/obj -name '*.d' 2>/dev/null)
 
 # ---- make install / make uninstall ----
 # PREFIX (default /usr/local) and DESTDIR as usual; SYSCONFDIR for the example
