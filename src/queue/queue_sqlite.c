@@ -1165,6 +1165,19 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	return rc;
 }
 
+/* what the reader threads run, per kind of job */
+static int (*const queue_readers[])(struct queue *, struct qjob *) = {
+	[QJOB_SUMMARY] = queue_q_summary,
+	[QJOB_LIST] = queue_q_list,
+	[QJOB_SHOW] = queue_q_show,
+	[QJOB_FETCH] = queue_q_fetch,
+	[QJOB_COUNT] = queue_q_count,
+	[QJOB_DUE] = queue_q_due,
+	[QJOB_OLD] = queue_q_old,
+	[QJOB_SHAPE] = queue_q_shape,
+};
+#define QUEUE_NREADERS (sizeof(queue_readers) / sizeof(queue_readers[0]))
+
 static void *queue_reader_main(void *arg)
 {
 	struct qreader *rd = arg;
@@ -1182,35 +1195,8 @@ static void *queue_reader_main(void *arg)
 		pthread_mutex_unlock(&q->mu);
 		j->st = QUEUE_OK;
 		j->db = rd->db;
-		switch (j->kind) {
-		case QJOB_SUMMARY:
-			rc = queue_q_summary(q, j);
-			break;
-		case QJOB_LIST:
-			rc = queue_q_list(q, j);
-			break;
-		case QJOB_SHOW:
-			rc = queue_q_show(q, j);
-			break;
-		case QJOB_FETCH:
-			rc = queue_q_fetch(q, j);
-			break;
-		case QJOB_COUNT:
-			rc = queue_q_count(q, j);
-			break;
-		case QJOB_DUE:
-			rc = queue_q_due(q, j);
-			break;
-		case QJOB_OLD:
-			rc = queue_q_old(q, j);
-			break;
-		case QJOB_SHAPE:
-			rc = queue_q_shape(q, j);
-			break;
-		default:
-			rc = SQLITE_MISUSE;
-			break;
-		}
+		rc = (size_t)j->kind < QUEUE_NREADERS && queue_readers[j->kind] ?
+		    queue_readers[j->kind](q, j) : SQLITE_MISUSE;
 		if (rc != SQLITE_OK) {
 			log_err("event=store_error op=query sqlite=%d", rc);
 			j->st = QUEUE_ETEMP;
