@@ -333,7 +333,7 @@ static void sched_fetched_cb(void *arg, enum queue_status st,
 	 * meanwhile cannot free them under the delivery */
 	const struct config_domain *dom = config_find_domain(r->cfg, r->domain);
 
-	smtpc_deliver_run(s->d, dom ? dom : &s->fallback, b,
+	smtpc_deliver_run(s->d, r->domain, dom ? dom : &s->fallback, b,
 	    sched_delivered_cb, r);
 }
 

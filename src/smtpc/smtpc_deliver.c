@@ -35,7 +35,8 @@ struct djob {
 	struct smtpc_deliver *d;
 	struct config *cfg;	/* referenced for the job's life */
 	struct smtpc_conn *conn;
-	const struct config_domain *dom;
+	const struct config_domain *dom;	/* its settings */
+	char domain[256];		/* the recipients' domain: where to go */
 	struct queue_batch *b;
 	struct smtpc_result **res;
 	bool *done;
@@ -169,7 +170,7 @@ static void djob_try(struct djob *j)
 		if (bev != NULL && bufferevent_socket_connect(bev,
 		    (struct sockaddr *)sa, (int)djob_salen(sa)) == 0) {
 			log_info("event=connecting domain=%s host=%s addr=%s"
-			    " port=%u", j->dom->name, j->addr_host[j->addr_i],
+			    " port=%u", j->domain, j->addr_host[j->addr_i],
 			    where, j->port);
 			memset(&p, 0, sizeof(p));
 			p.helo = j->cfg->hostname;
@@ -229,22 +230,22 @@ static void djob_dns_cb(void *arg, const struct dns_result *res)
 		break;
 	case DNS_NULLMX:
 		djob_set(&j->last, 556, "5.1.10", "%s accepts no mail"
-		    " (null MX)", j->dom->name);
+		    " (null MX)", j->domain);
 		djob_finish(j);
 		return;
 	case DNS_NXDOMAIN:
 		djob_set(&j->last, 550, "5.1.2", "domain %s does not exist",
-		    j->dom->name);
+		    j->domain);
 		djob_finish(j);
 		return;
 	case DNS_NOADDR:
 		djob_set(&j->last, 550, "5.4.4", "no address for %s",
-		    j->dom->name);
+		    j->domain);
 		djob_finish(j);
 		return;
 	case DNS_LOOP:
 		djob_set(&j->last, 451, "4.4.6", "mail for %s loops back to"
-		    " myself", j->dom->name);
+		    " myself", j->domain);
 		djob_finish(j);
 		return;
 	default:
@@ -266,12 +267,13 @@ static void djob_dns_cb(void *arg, const struct dns_result *res)
 		}
 	}
 	djob_set(&j->last, 451, "4.4.6", "the next hop for %s is this"
-	    " relay itself", j->dom->name);
+	    " relay itself", j->domain);
 	djob_try(j);
 }
 
-void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
-    struct queue_batch *b, smtpc_deliver_cb *cb, void *arg)
+void smtpc_deliver_run(struct smtpc_deliver *d, const char *domain,
+    const struct config_domain *dom, struct queue_batch *b,
+    smtpc_deliver_cb *cb, void *arg)
 {
 	struct djob *j = xcalloc(1, sizeof(*j));
 	size_t i;
@@ -283,6 +285,7 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 		d->jobs->prev = j;
 	d->jobs = j;
 	j->dom = dom;
+	snprintf(j->domain, sizeof(j->domain), "%s", domain);
 	j->b = b;
 	j->cb = cb;
 	j->arg = arg;
@@ -301,7 +304,7 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 		}
 	}
 	djob_set(&j->last, 451, "4.4.1", "no reachable next hop for %s",
-	    dom->name);
+	    domain);
 	switch (dom->route) {
 	case CONFIG_ROUTE_STATIC:
 		j->port = dom->route_port;
@@ -310,12 +313,12 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
 		break;
 	case CONFIG_ROUTE_MX:
 		j->port = d->cfg->mx_port;
-		j->dreq = dns_lookup_mx(d->dns, dom->name, &d->self, djob_dns_cb,
+		j->dreq = dns_lookup_mx(d->dns, domain, &d->self, djob_dns_cb,
 		    j);
 		break;
 	default:
 		djob_set(&j->last, 451, "4.4.0", "mail for %s is collected"
-		    " with ATRN", dom->name);
+		    " with ATRN", domain);
 		djob_finish(j);
 		break;
 	}

@@ -32,8 +32,15 @@ struct smtpc_deliver *smtpc_deliver_new(struct event_base *base,
     struct config *cfg, struct buf *err);
 void smtpc_deliver_free(struct smtpc_deliver *d);
 
-void smtpc_deliver_run(struct smtpc_deliver *d, const struct config_domain *dom,
-    struct queue_batch *b, smtpc_deliver_cb *cb, void *arg);
+/*
+ * smtpc_deliver_run - deliver batch b, whose recipients are all in domain
+ * (the MX lookup is for it: a subdomain of a served domain, or a sender's
+ * domain for a DSN, has MX hosts of its own), following the settings dom
+ * (route, TLS policy) of the [domain] that serves it or a default.
+ */
+void smtpc_deliver_run(struct smtpc_deliver *d, const char *domain,
+    const struct config_domain *dom, struct queue_batch *b,
+    smtpc_deliver_cb *cb, void *arg);
 void smtpc_deliver_results_free(struct smtpc_result **results, size_t n);
 /* smtpc_deliver_stop - start nothing new; end every delivery in progress
  * now (what was in flight gets a temporary failure) */
