@@ -325,6 +325,8 @@ int main(int argc, char **argv)
 			    " needs users_file\"");
 		/* read as root, like the TLS key: the file may be root's */
 		d.users = users_load(d.cfg->users_file, &err);
+		while (err.len > 0 && err.p[err.len - 1] == '\n')
+			err.len--;	/* one message per line: the last needs none */
 		if (d.users == NULL)
 			log_fatal("event=fatal reason=users_file error=%s",
 			    log_value(err.p, err.len));

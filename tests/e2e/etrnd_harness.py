@@ -68,6 +68,11 @@ class Etrnd:
         return os.path.join(self.build, "etrnctl")
 
     def start(self, timeout=20):
+        # a socket left by a killed etrnd would look like a started one
+        try:
+            os.unlink(self.control)
+        except FileNotFoundError:
+            pass
         logf = open(self.log, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
