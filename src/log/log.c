@@ -12,12 +12,14 @@
 static const char *log_prog = "etrnd";
 static enum log_level log_min = LOG_LVL_INFO;
 static int log_syslog;
+static int log_pid;		/* etrnd does not fork: taken once */
 
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 
 void log_init(const char *progname, enum log_level min, int use_syslog)
 {
 	log_prog = progname;
+	log_pid = (int)getpid();
 	log_min = min;
 	log_syslog = use_syslog;
 	if (use_syslog)
@@ -30,7 +32,8 @@ static void log_emit(enum log_level lvl, const char *fmt, va_list ap)
 	struct buf b = BUF_INIT;
 
 	if (!log_syslog)
-		buf_printf(&b, "%s[%d]: ", log_prog, (int)getpid());
+		buf_printf(&b, "%s[%d]: ", log_prog,
+		    log_pid ? log_pid : (int)getpid());
 	buf_printf(&b, "level=%s ", log_names[lvl]);
 	buf_vprintf(&b, fmt, ap);
 	if (log_syslog) {

@@ -275,7 +275,6 @@ static void smtpd_stored_cb(void *arg, enum queue_status st)
 		return;
 	}
 	smtpd_conn_flush(c);
-	bufferevent_enable(c->bev, EV_READ);
 	/* commands pipelined after the final dot are waiting */
 	smtpd_conn_process(c);
 }
@@ -303,8 +302,11 @@ static void smtpd_conn_store(struct smtpd_conn *c)
 		    QUEUE_ETEMP, &c->out);
 		return;
 	}
+	/*
+	 * Reading goes on (bounded by the read watermark) but nothing is
+	 * processed until the commit answers: no epoll_ctl pair per message.
+	 */
 	c->storing = true;
-	bufferevent_disable(c->bev, EV_READ);
 	queue_put(c->srv->q, m, smtpd_stored_cb, c);
 }
 

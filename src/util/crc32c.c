@@ -26,7 +26,44 @@ static void crc32c_init(void)
 	}
 }
 
+#if defined(__x86_64__)
+#include <string.h>
+
+/* crc32c_hw - the SSE 4.2 instruction computes the same polynomial */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const unsigned char *s, size_t n)
+{
+	uint64_t c = ~crc;
+
+	while (n >= 8) {
+		uint64_t v;
+
+		memcpy(&v, s, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		s += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *s++);
+	return ~(uint32_t)c;
+}
+
+static int crc32c_has_hw = -1;
+#endif
+
 uint32_t crc32c(uint32_t crc, const void *p, size_t n)
+{
+#if defined(__x86_64__)
+	if (crc32c_has_hw < 0)
+		crc32c_has_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	if (crc32c_has_hw)
+		return crc32c_hw(crc, p, n);
+#endif
+	return crc32c_sw(crc, p, n);
+}
+
+/* crc32c_sw - slicing-by-8 in software */
+uint32_t crc32c_sw(uint32_t crc, const void *p, size_t n)
 {
 	const unsigned char *s = p;
 

@@ -13,5 +13,8 @@
 #include <stdint.h>
 
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+/* crc32c_sw - the same in portable software (crc32c() uses the CPU's
+ * instruction where there is one) */
+uint32_t crc32c_sw(uint32_t crc, const void *p, size_t n);
 
 #endif
