@@ -104,7 +104,10 @@ fuzz-bins: $(FUZZ_BIN)
 fuzz: deps fuzz-bins
 	scripts/run-fuzz.sh $(FUZZ_SECONDS)
 
-bench: deps all
+$(BUILD)/etrnd-fill: $(BUILD)/bench/fill.o $(BUILD)/libetrnd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: deps all $(BUILD)/etrnd-fill
 	bench/run.sh $(BUILD)
 
 clean:

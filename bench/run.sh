@@ -488,6 +488,12 @@ done
 T_END=$(mono)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# The delivery half: flush and ETRN, etrnd beside Postfix (bench/delivery.sh)
+if [[ ${BENCH_DELIVERY:-yes} == yes ]]; then
+	# shellcheck source=bench/delivery.sh
+	. "$ROOT/bench/delivery.sh"
+fi
+
 # ---------------------------------------------------------------------------
 # Report.
 pf_warn=$(grep -E 'warning:|fatal:|panic:' "$PF/maillog" 2>/dev/null | grep -vc 'not owned by postfix' || true)
@@ -560,6 +566,10 @@ report() {
 	echo
 	echo "Postfix log: $pf_warn warning/fatal/panic lines (bench/out/postfix/maillog)."
 	echo "Raw output: bench/out/runs/ (per smtp-source invocation), bench/out/etrnd-*.log."
+	if [[ -s $OUT/delivery.md ]]; then
+		echo
+		cat "$OUT/delivery.md"
+	fi
 }
 
 report | tee "$OUT/report.md"

@@ -120,6 +120,10 @@ const struct config_key config_schema[] = {
 	{ "log_syslog", CONFIG_T_BOOL, CONFIG_S_GLOBAL, G(log_syslog), 0, NULL,
 	  NULL, "no", 0, 0, NULL, false, false,
 	  "log to syslog (facility mail) instead of stderr" },
+	{ "delay_warning_time", CONFIG_T_DURATION, CONFIG_S_GLOBAL,
+	  G(delay_warning_time), 0, NULL, NULL, "0", 0, 365 * DAY, NULL, true,
+	  false, "send the sender one delay warning (RFC 3464) for a recipient"
+	  " still undelivered after this long (0: never; NOTIFY is honoured)" },
 	{ "shutdown_grace", CONFIG_T_DURATION, CONFIG_S_GLOBAL,
 	  G(shutdown_grace), 0, NULL, NULL, "30", 0, HOUR, NULL, true, false,
 	  "on SIGTERM, how long mail transactions in progress may take to finish" },

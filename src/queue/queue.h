@@ -148,6 +148,7 @@ struct queue_rcpt {
 	char *orcpt;		/* or NULL */
 	int state;
 	int attempts;
+	bool warned;		/* a delay warning went to the sender */
 };
 
 struct queue_item {
@@ -230,6 +231,7 @@ struct queue_outcome {
 	time_t next_try;	/* DEFERRED */
 	char *reply;		/* the last reply, escaped; owned; or NULL */
 	bool count_attempt;	/* an attempt was made (attempts + 1) */
+	bool warned;		/* a delay warning goes with this outcome */
 };
 
 /*

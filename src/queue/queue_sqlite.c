@@ -125,13 +125,13 @@ static const char queue_schema[] =
     " addr TEXT NOT NULL, domain TEXT NOT NULL, rkey TEXT NOT NULL,"
     " state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " next_try INTEGER NOT NULL DEFAULT 0, notify INTEGER NOT NULL,"
-    " orcpt TEXT, last_reply TEXT);"
+    " orcpt TEXT, last_reply TEXT, warned INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS rcpt_rkey ON rcpt(rkey, msg);"
     "CREATE INDEX IF NOT EXISTS rcpt_msg ON rcpt(msg);"
     "CREATE INDEX IF NOT EXISTS rcpt_due ON rcpt(state, next_try);"
     "CREATE TABLE IF NOT EXISTS seg(id INTEGER PRIMARY KEY,"
     " live INTEGER NOT NULL);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
 
 static void qlist_init(struct qlist *l)
 {
@@ -430,6 +430,7 @@ static int queue_apply_outcome(struct queue *q, const struct queue_outcome *o)
 	else
 		sqlite3_bind_null(s, 4);
 	sqlite3_bind_int(s, 5, o->count_attempt ? 1 : 0);
+	sqlite3_bind_int(s, 6, o->warned ? 1 : 0);
 	return queue_step_done(s);
 }
 
@@ -918,7 +919,8 @@ static int queue_q_fetch(struct queue *q, struct qjob *j)
 	    " (0, 2) AND next_try <= ?5 ELSE state IN (0, 1, 2) END)"
 	    " ORDER BY msg LIMIT ?6";
 	static const char rcpts_sql[] =
-	    "SELECT id, addr, domain, notify, orcpt, state, attempts FROM rcpt"
+	    "SELECT id, addr, domain, notify, orcpt, state, attempts, warned"
+	    " FROM rcpt"
 	    " WHERE msg = ?7 AND rkey >= ?1 AND rkey < ?2 AND (CASE WHEN ?4"
 	    " THEN state IN (0, 2) AND next_try <= ?5"
 	    " ELSE state IN (0, 1, 2) END) ORDER BY id";
@@ -1007,6 +1009,7 @@ static int queue_q_fetch(struct queue *q, struct qjob *j)
 			r->orcpt = queue_col_dup(rs, 4);
 			r->state = sqlite3_column_int(rs, 5);
 			r->attempts = sqlite3_column_int(rs, 6);
+			r->warned = sqlite3_column_int(rs, 7) != 0;
 		}
 	}
 	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -1320,6 +1323,8 @@ void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg)
 
 /* --- open, recover, close --- */
 
+static int64_t queue_scalar(sqlite3 *db, const char *sql);
+
 static int queue_db_open(const char *path, sqlite3 **db, bool writer,
     struct buf *err)
 {
@@ -1338,6 +1343,10 @@ static int queue_db_open(const char *path, sqlite3 **db, bool writer,
 
 		rc = sqlite3_exec(*db, "PRAGMA journal_mode=WAL;"
 		    "PRAGMA synchronous=FULL;", NULL, NULL, &msg);
+		/* version 1 queues lack the delay-warning mark */
+		if (rc == SQLITE_OK && queue_scalar(*db, "PRAGMA user_version") == 1)
+			rc = sqlite3_exec(*db, "ALTER TABLE rcpt ADD COLUMN warned"
+			    " INTEGER NOT NULL DEFAULT 0", NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(*db, queue_schema, NULL, NULL, &msg);
 		if (rc != SQLITE_OK) {
@@ -1428,7 +1437,8 @@ static int queue_prepare(struct queue *q, struct buf *err)
 
 	static const char upd_rcpt[] =
 	    "UPDATE rcpt SET state = ?2, next_try = ?3,"
-	    " last_reply = coalesce(?4, last_reply), attempts = attempts + ?5"
+	    " last_reply = coalesce(?4, last_reply), attempts = attempts + ?5,"
+	    " warned = max(warned, ?6)"
 	    " WHERE id = ?1";
 	static const char msg_pending[] =
 	    "SELECT count(*) FROM rcpt WHERE msg = ?1 AND state IN (0, 1, 2)";

@@ -266,12 +266,22 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 				oc->state = QUEUE_R_FAILED;
 				kinds[k] = BOUNCE_FAILED;
 				snprintf(x->enh, sizeof(x->enh), "4.4.7");
-			} else if (hold) {
-				oc->state = QUEUE_R_HELD;
 			} else {
-				oc->state = QUEUE_R_DEFERRED;
-				oc->next_try = now +
-				    sched_backoff(it->rcpts[k].attempts + 1);
+				if (hold) {
+					oc->state = QUEUE_R_HELD;
+				} else {
+					oc->state = QUEUE_R_DEFERRED;
+					oc->next_try = now + sched_backoff(
+					    it->rcpts[k].attempts + 1);
+				}
+				/* one delay warning, when it is due (RFC 3461) */
+				if (s->cfg->delay_warning_time > 0 &&
+				    !it->rcpts[k].warned &&
+				    now - it->arrival >=
+				    s->cfg->delay_warning_time) {
+					kinds[k] = BOUNCE_DELAYED;
+					oc->warned = true;
+				}
 			}
 			oc->reply = sched_reply(x);
 			metrics_inc(oc->state == QUEUE_R_DELIVERED ?

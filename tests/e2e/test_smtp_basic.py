@@ -147,3 +147,42 @@ recipients = {table}
         assert s.data(BODY)[0] == 250
     assert sorted(r["recipient"] for r in d.queued_json()) == [
         "Alice@served.example", "any@lists.served.example"]
+
+
+def test_delay_warning_once_after_delay_warning_time(etrnd_factory):
+    """A recipient still deferred after delay_warning_time gets its sender
+    one RFC 3464 delay warning (NOTIFY honoured), and only one."""
+    import time
+    d = etrnd_factory(extra="delay_warning_time = 1s\n", domains="""
+[domain slow.example]
+route = [127.0.0.1]:1
+mode = retry
+[domain client.example]
+route = [127.0.0.1]:1
+mode = hold
+""")
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@client.example", ["a@slow.example"], BODY)
+        s.sendmail("quiet@client.example", ["b@slow.example"], BODY,
+                   rcpt_options=["NOTIFY=FAILURE"])
+
+    def rows():
+        return {(r["sender"], r["recipient"]): r for r in d.queued_json()}
+
+    deadline = time.time() + 20
+    while time.time() < deadline:      # the first attempts: too early to warn
+        r = rows()
+        if all(r[k]["attempts"] >= 1 for k in r if k[1].endswith("slow.example")):
+            break
+        time.sleep(0.1)
+    assert not any(k[0] == "" for k in rows())
+    time.sleep(1.2)
+    for _ in range(2):                 # two more attempts, one warning
+        d.etrnctl("requeue", "slow.example")
+        time.sleep(1.0)
+    dsns = [k for k in rows() if k[0] == ""]
+    assert dsns == [("", "sender@client.example")], rows()
+    (qid,) = {r["qid"] for k, r in rows().items() if k[0] == ""}
+    shown = d.etrnctl("show", qid).stdout
+    assert "Delayed Mail" in shown
