@@ -35,7 +35,15 @@ struct srun {
 	bool again_flush;	/* a flush was asked for during the run */
 	bool again_due;		/* new due mail arrived during the run */
 	bool joined;		/* a flush joined this flush: look once more */
-	bool more;
+	bool more;		/* the last fetch hit its limit */
+	/*
+	 * A run is a pipeline: while one batch is being delivered, the next
+	 * is fetched and the one before is being recorded.
+	 */
+	struct queue_batch *ready;	/* fetched, waiting for the delivery */
+	bool fetching;
+	bool delivering;
+	unsigned recording;		/* batches whose outcomes are committing */
 	uint64_t after_id;
 	struct config *cfg;	/* the configuration the run started with */
 };
@@ -136,6 +144,7 @@ static void sched_start_run(struct sched *s, struct srun *r, bool flush)
 	r->flush = flush;
 	r->again_flush = r->again_due = r->joined = false;
 	r->after_id = 0;
+	r->more = false;
 	s->running++;
 	log_info("event=run_start domain=%s kind=%s", r->domain,
 	    flush ? "flush" : "retry");
@@ -170,19 +179,52 @@ static long sched_backoff(int attempts)
 	return t < SCHED_BACKOFF_MAX ? t : SCHED_BACKOFF_MAX;
 }
 
+static void sched_delivered_cb(void *arg, struct queue_batch *b,
+    struct smtpc_result **res);
+
+/*
+ * sched_step - move a run's pipeline on: deliver the batch that is ready,
+ * fetch the next one meanwhile, and end the run when nothing is fetched,
+ * delivered or recorded any more.
+ */
+static void sched_step(struct srun *r)
+{
+	struct sched *s = r->s;
+
+	if (s->stopping && r->ready) {
+		queue_batch_free(r->ready);
+		r->ready = NULL;
+	}
+	if (!r->delivering && r->ready) {
+		/* the domain's settings from the run's own configuration: a
+		 * reload meanwhile cannot free them under the delivery */
+		const struct config_domain *dom =
+		    config_find_domain(r->cfg, r->domain);
+		struct queue_batch *b = r->ready;
+
+		r->ready = NULL;
+		r->delivering = true;
+		smtpc_deliver_run(s->d, r->domain, dom ? dom : &s->fallback, b,
+		    sched_delivered_cb, r);
+	}
+	if (!r->fetching && r->ready == NULL && !s->stopping &&
+	    (r->more || r->joined))
+		sched_fetch(r);
+	if (!r->delivering && !r->fetching && r->ready == NULL &&
+	    r->recording == 0)
+		sched_end_run(s, r);
+}
+
 static void sched_updated_cb(void *arg, enum queue_status st)
 {
 	struct srun *r = arg;
-	struct sched *s = r->s;
 
 	if (st != QUEUE_OK)
 		log_err("event=store_error op=record_outcomes domain=%s"
 		    " detail=\"outcomes not recorded; the recipients stay"
 		    " queued and will be tried again\"", r->domain);
-	if (st == QUEUE_OK && (r->more || r->joined) && !s->stopping)
-		sched_fetch(r);
-	else
-		sched_end_run(s, r);
+	r->recording--;
+	sched_step(r);
 }
 
 static const char *sched_verdict(int state)
@@ -316,35 +358,32 @@ static void sched_delivered_cb(void *arg, struct queue_batch *b,
 {
 	struct srun *r = arg;
 
-	if (b->n > 0)
-		r->after_id = b->items[b->n - 1].id;
-	r->more = b->more;
+	r->delivering = false;
+	r->recording++;
 	sched_record(r->s, r->domain, b, res, sched_updated_cb, r);
+	sched_step(r);
 }
 
 static void sched_fetched_cb(void *arg, enum queue_status st,
     struct queue_batch *b)
 {
 	struct srun *r = arg;
-	struct sched *s = r->s;
 
-	if (st != QUEUE_OK || b == NULL || b->n == 0 || s->stopping) {
-		if (st != QUEUE_OK)
+	r->fetching = false;
+	if (st != QUEUE_OK || b == NULL || b->n == 0) {
+		if (st != QUEUE_OK) {
 			log_err("event=store_error op=fetch domain=%s",
 			    r->domain);
+			r->joined = false;	/* do not spin on a broken store */
+		}
 		queue_batch_free(b);
-		if (st == QUEUE_OK && r->joined && !s->stopping)
-			sched_fetch(r);	/* joined while this fetch ran */
-		else
-			sched_end_run(s, r);
-		return;
+		r->more = false;
+	} else {
+		r->after_id = b->items[b->n - 1].id;
+		r->more = b->more;
+		r->ready = b;
 	}
-	/* the domain's settings from the run's own configuration: a reload
-	 * meanwhile cannot free them under the delivery */
-	const struct config_domain *dom = config_find_domain(r->cfg, r->domain);
-
-	smtpc_deliver_run(s->d, r->domain, dom ? dom : &s->fallback, b,
-	    sched_delivered_cb, r);
+	sched_step(r);
 }
 
 static void sched_fetch(struct srun *r)
@@ -352,6 +391,7 @@ static void sched_fetch(struct srun *r)
 	struct queue_sel sel;
 
 	r->joined = false;	/* this fetch sees what was committed so far */
+	r->fetching = true;
 	memset(&sel, 0, sizeof(sel));
 	sel.domain = r->domain;
 	sel.due_only = !r->flush;
