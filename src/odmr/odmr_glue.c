@@ -379,7 +379,8 @@ static void odmr_msg_done(void *arg, struct queue_item *it,
 		c->delivered += res[k].code / 100 == 2;
 }
 
-static void odmr_end(void *arg, const struct smtpc_result *fail, bool greeted)
+static void odmr_end(void *arg, struct smtpc_conn *cc,
+    const struct smtpc_result *fail, bool greeted)
 {
 	struct odmr_conn *c = arg;
 

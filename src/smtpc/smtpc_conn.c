@@ -57,7 +57,8 @@ static void smtpc_conn_later_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtpc_conn *cc = arg;
 
-	cc->cbs.end(cc->arg, cc->endfail ? &cc->endres : NULL, cc->greeted);
+	cc->cbs.end(cc->arg, cc, cc->endfail ? &cc->endres : NULL,
+	    cc->greeted);
 	if (cc->bev)
 		bufferevent_free(cc->bev);
 	event_free(cc->later);

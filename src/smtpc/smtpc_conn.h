@@ -28,6 +28,8 @@ struct bufferevent;
 struct event_base;
 typedef struct ssl_ctx_st SSL_CTX;
 
+struct smtpc_conn;
+
 /* what next() returns when a message will come, but not yet: the
  * connection waits (idle, timers running) until smtpc_conn_resume() */
 #define SMTPC_NEXT_LATER ((struct queue_item *)(uintptr_t)1)
@@ -40,7 +42,8 @@ struct smtpc_conn_cbs {
 	    const struct smtpc_result *res);
 	/* fail is NULL after a clean QUIT; greeted tells whether the server
 	 * ever answered (a connection that never did: try another address) */
-	void (*end)(void *arg, const struct smtpc_result *fail, bool greeted);
+	void (*end)(void *arg, struct smtpc_conn *cc,
+	    const struct smtpc_result *fail, bool greeted);
 };
 
 struct smtpc_conn;

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DELIVER_SESSION_LIMIT 2		/* greeted sessions per batch */
+#define DELIVER_SESSION_LIMIT 2		/* addresses that greeted, per batch */
+#define DELIVER_PARALLEL 4		/* connections to one address at once */
+#define DELIVER_PER_CONN 16		/* ...one per this many messages */
 
 struct smtpc_deliver {
 	struct event_base *base;
@@ -34,7 +36,9 @@ struct djob {
 	struct djob *prev, *next;
 	struct smtpc_deliver *d;
 	struct config *cfg;	/* referenced for the job's life */
-	struct smtpc_conn *conn;
+	struct smtpc_conn *conn[DELIVER_PARALLEL];
+	unsigned nconn;			/* connections still open */
+	bool greeted;			/* some connection to this address did */
 	const struct config_domain *dom;	/* its settings */
 	char domain[256];		/* the recipients' domain: where to go */
 	struct queue_batch *b;
@@ -110,16 +114,25 @@ static void djob_msg_done(void *arg, struct queue_item *it,
 
 static void djob_try(struct djob *j);
 
-static void djob_end(void *arg, const struct smtpc_result *fail, bool greeted)
+static void djob_end(void *arg, struct smtpc_conn *cc,
+    const struct smtpc_result *fail, bool greeted)
 {
 	struct djob *j = arg;
 	size_t i;
 
-	j->conn = NULL;
+	for (i = 0; i < DELIVER_PARALLEL; i++)
+		if (j->conn[i] == cc)
+			j->conn[i] = NULL;
+	j->nconn--;
 	if (greeted)
-		j->sessions++;
+		j->greeted = true;
 	if (fail)
 		j->last = *fail;
+	if (j->nconn > 0)
+		return;		/* the others are still at work */
+	if (j->greeted)
+		j->sessions++;
+	j->greeted = false;
 	for (i = 0; i < j->b->n; i++)
 		if (!j->done[i] && j->b->items[i].body_error == 0)
 			break;
@@ -144,6 +157,35 @@ static void djob_setport(struct sockaddr_storage *ss, unsigned port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 	else
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+/*
+ * djob_more_conns - a large batch is shared by up to DELIVER_PARALLEL
+ * connections to the same address (one per DELIVER_PER_CONN messages):
+ * each takes the next message nobody has taken, so the batch empties as
+ * fast as the peer accepts in parallel.
+ */
+static void djob_more_conns(struct djob *j, const struct sockaddr_storage *sa,
+    const struct smtpc_params *p)
+{
+	static const struct smtpc_conn_cbs cbs = {
+		djob_next, djob_msg_done, djob_end
+	};
+	size_t want = (j->b->n + DELIVER_PER_CONN - 1) / DELIVER_PER_CONN;
+
+	while (j->nconn < DELIVER_PARALLEL && j->nconn < want) {
+		struct bufferevent *bev = bufferevent_socket_new(j->d->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+
+		if (bev == NULL || bufferevent_socket_connect(bev,
+		    (struct sockaddr *)sa, (int)djob_salen(sa)) != 0) {
+			if (bev)
+				bufferevent_free(bev);
+			return;
+		}
+		j->conn[j->nconn++] = smtpc_conn_start(j->d->base, bev, true,
+		    j->d->tls, j->addr_host[j->addr_i], p, &cbs, j);
+	}
 }
 
 /* djob_try - the next address, within the bounds of one attempt */
@@ -175,8 +217,10 @@ static void djob_try(struct djob *j)
 			memset(&p, 0, sizeof(p));
 			p.helo = j->cfg->hostname;
 			p.tls = j->dom->tls;
-			j->conn = smtpc_conn_start(j->d->base, bev, true,
+			j->conn[0] = smtpc_conn_start(j->d->base, bev, true,
 			    j->d->tls, j->addr_host[j->addr_i], &p, &cbs, j);
+			j->nconn = 1;
+			djob_more_conns(j, sa, &p);
 			return;
 		}
 		if (bev)
@@ -340,9 +384,13 @@ void smtpc_deliver_stop(struct smtpc_deliver *d)
 	d->stopping = true;
 	for (j = d->jobs; j != NULL; j = next) {
 		next = j->next;
-		if (j->conn) {
-			/* its end() comes from the loop and finishes the job */
-			smtpc_conn_abort(j->conn);
+		if (j->nconn > 0) {
+			unsigned k;
+
+			/* their end() come from the loop and finish the job */
+			for (k = 0; k < DELIVER_PARALLEL; k++)
+				if (j->conn[k])
+					smtpc_conn_abort(j->conn[k]);
 		} else if (j->dreq) {
 			dns_cancel(j->dreq);
 			j->dreq = NULL;
