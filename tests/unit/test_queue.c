@@ -389,9 +389,9 @@ static void test_fetch_update_retire(void **state)
 	/* a delivered; d failed, with its bounce committed alongside */
 	o = xcalloc(2, sizeof(*o));
 	o[0] = (struct queue_outcome){ rid_d, id2, QUEUE_R_FAILED, 0,
-		xstrdup("550 5.1.1 no such user"), true };
+		xstrdup("550 5.1.1 no such user"), true , false };
 	o[1] = (struct queue_outcome){ rid_a, id1, QUEUE_R_DELIVERED, 0, NULL,
-		true };
+		true , false };
 	dsn = xcalloc(1, sizeof(*dsn));
 	dsn[0] = msg("s@client.test", "client.test", "bounce\r\n");
 	dsn[0]->rcpts[0].state = QUEUE_R_QUEUED;	/* bounces are due at once */
@@ -412,9 +412,9 @@ static void test_fetch_update_retire(void **state)
 
 	/* b delivered, c deferred: not due now, due later */
 	o = xcalloc(2, sizeof(*o));
-	o[0] = (struct queue_outcome){ rid_b, id1, QUEUE_R_DELIVERED, 0, NULL, true };
+	o[0] = (struct queue_outcome){ rid_b, id1, QUEUE_R_DELIVERED, 0, NULL, true , false };
 	o[1] = (struct queue_outcome){ rid_c, id1, QUEUE_R_DEFERRED, 5000,
-		xstrdup("451 4.3.0 try later"), true };
+		xstrdup("451 4.3.0 try later"), true , false };
 	w.pending = 1;
 	queue_update(q, o, 2, NULL, 0, put_cb, &w);
 	wait_all(&w);
@@ -435,7 +435,7 @@ static void test_fetch_update_retire(void **state)
 
 	/* c delivered: message 1 retired too */
 	o = xcalloc(1, sizeof(*o));
-	o[0] = (struct queue_outcome){ rid_c, id1, QUEUE_R_DELIVERED, 0, NULL, true };
+	o[0] = (struct queue_outcome){ rid_c, id1, QUEUE_R_DELIVERED, 0, NULL, true , false };
 	w.pending = 1;
 	queue_update(q, o, 1, NULL, 0, put_cb, &w);
 	wait_all(&w);
