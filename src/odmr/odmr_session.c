@@ -301,7 +301,7 @@ enum odmr_action odmr_session_line(struct odmr_session *s, const char *line,
 		if (!s->env.tls_available || s->tls)
 			return odmr_error(s, out, s->tls ?
 			    "503 5.5.1 Error: TLS already active" :
-			    "502 5.5.1 Error: command not implemented");
+			    "502 5.5.1 Error: command not available here");
 		if (cmd.arg_len != 0)
 			return odmr_error(s, out, "501 5.5.4 Syntax: STARTTLS");
 		if (s->st == ODMR_ST_AUTHED)

@@ -475,7 +475,7 @@ static enum smtpd_action smtpd_cmd_vrfy(struct smtpd_session *s,
 static enum smtpd_action smtpd_cmd_not_impl(struct smtpd_session *s,
     const char *arg, size_t len, struct buf *out)
 {
-	return smtpd_error(s, out, "502 5.5.1 Error: command not implemented");
+	return smtpd_error(s, out, "502 5.5.1 Error: command not available here");
 }
 
 /*
@@ -520,7 +520,7 @@ static enum smtpd_action smtpd_cmd_starttls(struct smtpd_session *s,
 	if (!s->env.tls_available || s->tls)
 		return smtpd_error(s, out, s->tls ?
 		    "503 5.5.1 Error: TLS already active" :
-		    "502 5.5.1 Error: command not implemented");
+		    "502 5.5.1 Error: command not available here");
 	if (len != 0)
 		return smtpd_error(s, out, "501 5.5.4 Syntax: STARTTLS");
 	if (s->st > SMTPD_ST_READY)
