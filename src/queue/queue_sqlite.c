@@ -757,21 +757,36 @@ static int queue_rows(sqlite3_stmt *s, struct buf *out)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+ * queue_sql_rows - run sql with its first nargs parameters bound to a1, a2
+ * (bound, never spliced), appending every row to out as queue_rows does
+ */
+static int queue_sql_rows(sqlite3 *db, const char *sql, int nargs,
+    sqlite3_int64 a1, sqlite3_int64 a2, struct buf *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (nargs >= 1)
+		sqlite3_bind_int64(s, 1, a1);
+	if (nargs >= 2)
+		sqlite3_bind_int64(s, 2, a2);
+	rc = queue_rows(s, out);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 static int queue_q_summary(struct queue *q, struct qjob *j)
 {
 	static const char sql[] =
 	    "SELECT r.domain, count(DISTINCT r.msg), count(*), min(m.arrival)"
 	    " FROM rcpt r JOIN msg m ON m.id = r.msg"
 	    " WHERE r.state IN (0, 1, 2) GROUP BY r.domain ORDER BY r.domain";
-	sqlite3_stmt *s;
-	int rc;
 
-	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
-	return rc;
+	return queue_sql_rows(j->db, sql, 0, 0, 0, &j->rows);
 }
 
 static int queue_q_list(struct queue *q, struct qjob *j)
@@ -875,27 +890,18 @@ static int queue_q_show(struct queue *q, struct qjob *j)
 	static const char sql_rcpt[] =
 	    "SELECT 'rcpt', addr, state, attempts, next_try, notify, orcpt,"
 	    " last_reply FROM rcpt WHERE msg = ?1 ORDER BY id";
-	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(j->db, sql_msg, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
+	rc = queue_sql_rows(j->db, sql_msg, 1, (sqlite3_int64)j->id, 0,
+	    &j->rows);
 	if (rc != SQLITE_OK)
 		return rc;
 	if (j->rows.len == 0) {
 		j->st = QUEUE_ENOENT;
 		return SQLITE_OK;
 	}
-	rc = sqlite3_prepare_v2(j->db, sql_rcpt, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
+	rc = queue_sql_rows(j->db, sql_rcpt, 1, (sqlite3_int64)j->id, 0,
+	    &j->rows);
 	if (rc == SQLITE_OK)
 		rc = queue_show_headers(q, j);
 	return rc;
@@ -1110,32 +1116,15 @@ static int queue_q_shape(struct queue *q, struct qjob *j)
 	    " (?1 - m.arrival) / 60 AS a FROM rcpt r JOIN msg m ON m.id = r.msg"
 	    " WHERE r.state IN (0, 1, 2))"
 	    " GROUP BY domain ORDER BY count(*) DESC, domain";
-	sqlite3_stmt *s;
-	int rc;
 
-	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
-	return rc;
+	return queue_sql_rows(j->db, sql, 1, (sqlite3_int64)j->now, 0, &j->rows);
 }
 
 static int queue_q_old(struct queue *q, struct qjob *j)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	rc = sqlite3_prepare_v2(j->db, "SELECT DISTINCT domain FROM rcpt"
-	    " WHERE msg < ?1 AND state IN (0, 1, 2) ORDER BY domain", -1, &s,
-	    NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->id);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
-	return rc;
+	return queue_sql_rows(j->db, "SELECT DISTINCT domain FROM rcpt"
+	    " WHERE msg < ?1 AND state IN (0, 1, 2) ORDER BY domain", 1,
+	    (sqlite3_int64)j->id, 0, &j->rows);
 }
 
 static int queue_q_due(struct queue *q, struct qjob *j)
@@ -1147,25 +1136,14 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	static const char next[] =
 	    "SELECT 'next', min(next_try) FROM rcpt"
 	    " WHERE state = 2 AND next_try > ?1";
-	sqlite3_stmt *s;
 	int rc;
 
-	rc = sqlite3_prepare_v2(j->db, due, -1, &s, NULL);
+	rc = queue_sql_rows(j->db, due, 2, (sqlite3_int64)j->now,
+	    (sqlite3_int64)j->sel.limit, &j->rows);
 	if (rc != SQLITE_OK)
 		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)j->sel.limit);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_prepare_v2(j->db, next, -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)j->now);
-	rc = queue_rows(s, &j->rows);
-	sqlite3_finalize(s);
-	return rc;
+	return queue_sql_rows(j->db, next, 1, (sqlite3_int64)j->now, 0,
+	    &j->rows);
 }
 
 /* what the reader threads run, per kind of job */
