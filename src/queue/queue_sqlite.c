@@ -12,6 +12,7 @@
 #include "queue/segment.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "util/fault.h"
 #include "util/idgen.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -506,6 +507,24 @@ static int queue_apply_admin(struct queue *q, struct qjob *j, uint32_t *freed,
 	return rc;
 }
 
+/* queue_fault_points - pass the crash points of the tests (util/fault.h):
+ * put for a batch with new messages, mark for one with outcomes */
+static void queue_fault_points(struct qjob **jobs, size_t n, const char *put,
+    const char *mark)
+{
+	bool msgs = false, outs = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		msgs |= jobs[i]->nmsg > 0;
+		outs |= jobs[i]->nout > 0;
+	}
+	if (msgs)
+		fault_point(put);
+	if (outs)
+		fault_point(mark);
+}
+
 /* queue_batch_rows - every row of a batch, in one transaction */
 static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
     const struct qloc *locs, uint32_t *freed, size_t *nfreed)
@@ -533,7 +552,11 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 	}
 	buf_free(&rkey);
 	if (rc == SQLITE_OK)
+		queue_fault_points(jobs, n, "before_commit", "during_mark");
+	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		queue_fault_points(jobs, n, "after_commit", "after_mark");
 	if (rc != SQLITE_OK) {
 		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
 		*nfreed = 0;

@@ -2,6 +2,7 @@
 #include "smtpc/smtpc_conn.h"
 #include "log/log.h"
 #include "tls/tls.h"
+#include "util/fault.h"
 #include "util/xalloc.h"
 
 #include <event2/buffer.h>
@@ -141,7 +142,14 @@ static void smtpc_conn_act(struct smtpc_conn *cc, enum smtpc_action act)
 		break;
 	case SMTPC_ACT_MSG_DONE: {
 		struct queue_item *it = cc->cur;
+		const struct smtpc_result *r = smtpc_results(cc->c);
+		size_t i;
 
+		for (i = 0; i < it->nrcpt; i++)
+			if (r[i].code / 100 == 2) {
+				fault_point("after_remote_250");
+				break;
+			}
 		cc->cur = NULL;
 		cc->cbs.msg_done(cc->arg, it, smtpc_results(cc->c));
 	}

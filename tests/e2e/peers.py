@@ -169,6 +169,8 @@ class _Handler:
             # once, so the reply aiosmtpd pushes after this hook is dropped.
             server.transport.abort()
             return "451 4.3.0 never sent"
+        if p.dot_delay:
+            await asyncio.sleep(p.dot_delay)
         if after.startswith("2"):
             with p.lock:
                 p.messages.append(rec)
@@ -182,6 +184,7 @@ class SmtpPeer:
       rcpt_replies  {address: "450 4.2.0 busy"}; others get 250
       mail_reply    a reply to every MAIL instead of 250
       after_dot     "250 ..." (default), any reply, "hang" or "close"
+      dot_delay     seconds to wait before that reply (a slow next hop)
       tls           (cert, key): offer STARTTLS
       eightbitmime  advertise 8BITMIME (aiosmtpd always does unless its
                     decode_data is on; the EHLO hook takes it out)
@@ -198,6 +201,7 @@ class SmtpPeer:
         self.rcpt_replies = dict(rcpt_replies or {})
         self.mail_reply = mail_reply
         self.after_dot = after_dot
+        self.dot_delay = 0
         self.eightbitmime = eightbitmime
         self.pipelining = pipelining
         self.lock = threading.Lock()

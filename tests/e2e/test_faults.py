@@ -1,0 +1,140 @@
+"""Faults etrnd must survive with nothing lost (SECURITY.md D1, D4, D7,
+D8, D9): crashes at the named points of src/util/fault.h and at random
+moments of a flush, a full file system while the queue records outcomes,
+a damaged store at start-up, and clock steps."""
+
+import random
+import re
+import smtplib
+import time
+
+import pytest
+
+from peers import SmtpPeer, wait_for
+from peers import peer_factory  # noqa: F401 (fixture)
+
+SENDER = "sender@origin.test"
+
+
+def static(name, port, mode="hold", extra=""):
+    return (f"\n[domain {name}]\nroute = [127.0.0.1]:{port}\nmode = {mode}\n"
+            f"{extra}\n")
+
+
+def body(token):
+    return (f"Subject: {token}\r\n\r\n{token}\r\n.dot line\r\n").encode()
+
+
+def subjects(peer):
+    """How many times each message (by its subject) reached the peer."""
+    counts = {}
+    for m in list(peer.messages):
+        found = re.search(rb"^Subject: (\S+)\r$", m.content, re.M)
+        assert found, m.content[:300]
+        token = found.group(1).decode()
+        counts[token] = counts.get(token, 0) + 1
+    return counts
+
+
+def flush_until_empty(d, domain, timeout=30):
+    """ETRN, then wait for the queue to hold nothing for domain."""
+    code, line = d.etrn(domain)
+    assert code in (250, 251, 253), line
+    assert wait_for(lambda: d.queued_json(domain) == [], timeout), \
+        (d.queued_json(domain), d.read_log()[-3000:])
+
+
+# --- D1: the accepting side's two windows -----------------------------------
+
+@pytest.mark.parametrize("point,kept", [("before_commit", False),
+                                        ("after_commit", True)])
+def test_kill_around_the_accepting_commit(etrnd_factory, point, kept):
+    """Killed before the commit: the client has no 250 and nothing is
+    queued.  Killed after the commit but before the 250: the client has
+    no 250, and the message is queued whole (it may arrive twice if the
+    client sends again: a duplicate, never a loss)."""
+    d = etrnd_factory(start=False)
+    d.start(env={"ETRND_FAULT": point})
+    data = body("accept-window") + b"x" * 900 + b"\r\n" * 4
+    with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+        with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.mail(SENDER)
+            s.rcpt("a@example.org")
+            s.data(data)      # no reply: the process died
+    d.wait_killed()
+    assert f"event=fault_point name={point}" in d.read_log()
+    d.start()
+    stored = d.stored_bodies()
+    if kept:
+        (b,) = stored.values()
+        assert b.startswith(b"Received: ") and b.endswith(data), b[-200:]
+        assert d.pending() == ["a@example.org"]
+    else:
+        assert stored == {} and d.pending() == []
+
+
+# --- D4: the delivering side ------------------------------------------------
+
+@pytest.mark.parametrize("point", ["after_remote_250", "during_mark",
+                                   "after_mark"])
+def test_kill_between_remote_250_and_mark(etrnd_factory, peer_factory, point):
+    """The next hop said 250 to the dot; etrnd dies before its outcome is
+    committed (after_remote_250: not yet written; during_mark: written,
+    not committed) or just after (after_mark).  Not yet marked: sent again
+    after the restart (a duplicate).  Marked: never sent again.  Either
+    way every message arrives."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port), start=False)
+    d.start(env={"ETRND_FAULT": point})
+    tokens = [f"d4-{point}-{i}" for i in range(6)]
+    for t in tokens:
+        d.submit(SENDER, [f"{t}@site.test"], body(t))
+    assert d.etrn("site.test")[0] == 253
+    d.wait_killed()
+    first = subjects(peer)
+    assert first, "the peer got nothing before the crash point"
+    assert all(n == 1 for n in first.values()), first
+
+    d.start()
+    if point == "after_mark":
+        # committed outcomes are final: those messages are gone
+        marked = set(first)
+        left = {r["recipient"].split("@")[0] for r in d.queued_json()}
+        assert not (left & marked), (left, marked)
+    flush_until_empty(d, "site.test")
+    counts = subjects(peer)
+    assert set(counts) == set(tokens), counts          # nothing lost
+    if point == "after_mark":
+        assert all(counts[t] == 1 for t in first), counts
+    else:
+        # what the peer had accepted was not marked: delivered again
+        assert all(counts[t] == 2 for t in first), counts
+    assert d.log_lines("event=delivered") != []
+
+
+def test_random_kills_during_flush(etrnd_factory, peer_factory):
+    """SIGKILL at random moments while a flush delivers 200 messages,
+    8 times over; afterwards every message has arrived at least once and
+    the queue is empty."""
+    peer = peer_factory(SmtpPeer)
+    peer.dot_delay = 0.01       # about 400 messages a second on 4 conns
+    d = etrnd_factory(domains=static("site.test", peer.port))
+    tokens = [f"rk-{i}" for i in range(200)]
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+        s.ehlo("client.test")
+        for t in tokens:
+            s.sendmail(SENDER, [f"{t}@site.test"], body(t))
+    rng = random.Random()
+    seen = []
+    for _ in range(8):
+        assert d.etrn("site.test")[0] in (251, 253)
+        time.sleep(rng.uniform(0.02, 0.12))
+        d.kill9()
+        seen.append(len(peer.messages))
+        d.start()
+    flush_until_empty(d, "site.test", timeout=60)
+    counts = subjects(peer)
+    assert set(counts) == set(tokens), sorted(set(tokens) - set(counts))
+    print("peer counts at the kills:", seen, "deliveries:", len(peer.messages))
+    assert len(set(seen)) >= 4 and seen[0] < len(tokens), seen  # mid-flush
