@@ -113,10 +113,12 @@ const struct config_key config_schema[] = {
 	  "how long a refusal waits past soft_error_limit (0: never)" },
 	{ "idle_timeout", CONFIG_T_DURATION, CONFIG_S_GLOBAL, G(idle_timeout),
 	  0, NULL, NULL, "300", 1, HOUR, NULL, true, false,
-	  "time a client may take to send a command" },
+	  "time a client may take to send a command (counted from its"
+	  " first byte: trickling bytes does not extend it)" },
 	{ "data_timeout", CONFIG_T_DURATION, CONFIG_S_GLOBAL, G(data_timeout),
 	  0, NULL, NULL, "600", 1, HOUR, NULL, true, false,
-	  "time a client may stay silent during DATA" },
+	  "time a client may stay silent during DATA, or take for one"
+	  " line of the message" },
 	{ "log_syslog", CONFIG_T_BOOL, CONFIG_S_GLOBAL, G(log_syslog), 0, NULL,
 	  NULL, "no", 0, 0, NULL, false, false,
 	  "log to syslog (facility mail) instead of stderr" },

@@ -38,6 +38,9 @@ struct smtpd_conn {
 	bool closing;		/* flush the output, then free */
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
+	bool data_partial;	/* the DATA bytes so far end inside a line */
+	time_t line_start;	/* monotonic second a pending line began, or 0 */
+	bool line_clocked;	/* the timeouts armed are what it has left */
 	char long_head[6];	/* the first bytes of that line */
 	bool tls;
 	bool in_etrn_call;	/* etrn_request() may answer before it returns */
@@ -72,6 +75,21 @@ static void smtpd_conn_timeouts(struct smtpd_conn *c, long long seconds)
 	struct timeval tv = { (time_t)seconds, 0 };
 
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	c->line_clocked = false;
+}
+
+static time_t smtpd_mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* smtpd_conn_line_done - a line ended: the next one has its full time */
+static void smtpd_conn_line_done(struct smtpd_conn *c)
+{
+	c->line_start = 0;
 }
 
 static bool smtpd_space_ok(void *arg, uint64_t size)
@@ -343,6 +361,11 @@ static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
 		return false;
 	used = smtpd_session_data(c->sess, v.iov_base, v.iov_len, &act,
 	    &c->out);
+	if (used > 0) {
+		c->data_partial = ((const char *)v.iov_base)[used - 1] != '\n';
+		if (memchr(v.iov_base, '\n', used) != NULL)
+			smtpd_conn_line_done(c);
+	}
 	evbuffer_drain(in, used);
 	body = smtpd_session_body(c->sess);
 	if (body->len > c->srv->cfg->body_memory_limit) {
@@ -447,6 +470,48 @@ static void smtpd_tarpit_cb(evutil_socket_t fd, short what, void *arg)
 	smtpd_conn_process(c);
 }
 
+/*
+ * smtpd_conn_line_clock - the timeouts count from the start of a line,
+ * not from the last byte: a client that trickles a byte now and then
+ * (slowloris) still has idle_timeout for a command and data_timeout for
+ * a line of the body.  Called when the input ran out; false when the
+ * pending line is out of time (the session was told and is closing).
+ */
+static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
+{
+	long long limit = c->data_mode ? c->srv->cfg->data_timeout :
+	    c->srv->cfg->idle_timeout;
+	bool partial = c->data_mode ? c->data_partial :
+	    evbuffer_get_length(in) > 0 || c->skip_line;
+	time_t now;
+
+	if (!partial) {
+		c->line_start = 0;
+		if (c->line_clocked) {
+			c->line_clocked = false;
+			smtpd_conn_timeouts(c, limit);
+		}
+		return true;
+	}
+	now = smtpd_mono_now();
+	if (c->line_start == 0) {
+		c->line_start = now;
+		if (c->line_clocked) {
+			c->line_clocked = false;
+			smtpd_conn_timeouts(c, limit);
+		}
+		return true;
+	}
+	if (now - c->line_start >= limit) {
+		smtpd_session_timeout(c->sess, &c->out);
+		smtpd_conn_close(c);
+		return false;
+	}
+	smtpd_conn_timeouts(c, limit - (now - c->line_start));
+	c->line_clocked = true;
+	return true;
+}
+
 static void smtpd_conn_process(struct smtpd_conn *c)
 {
 	struct evbuffer *in;
@@ -469,8 +534,10 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			break;
 		}
 		if (c->data_mode) {
-			if (!smtpd_conn_data(c, in))
+			if (!smtpd_conn_data(c, in)) {
+				smtpd_conn_line_clock(c, in);
 				break;
+			}
 			continue;
 		}
 		eol = evbuffer_search(in, "\n", 1, NULL);
@@ -483,6 +550,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 				evbuffer_drain(in, n);
 				c->skip_line = true;
 			}
+			smtpd_conn_line_clock(c, in);
 			break;
 		}
 		len = (size_t)eol.pos;
@@ -491,6 +559,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 				smtpd_conn_long_head(c, in);
 			evbuffer_drain(in, len + 1);
 			c->skip_line = false;
+			smtpd_conn_line_done(c);
 			/* an over-long ETRN argument is a bad parameter (501) */
 			act = smtpd_session_line_error(c->sess,
 			    str_caseprefix(c->long_head, 5, "ETRN ") ?
@@ -499,6 +568,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			continue;
 		}
 		evbuffer_remove(in, line, len + 1);
+		smtpd_conn_line_done(c);
 		if (len == 0 || line[len - 1] != '\r') {
 			act = smtpd_session_line_error(c->sess,
 			    SMTPD_LINE_BARE_LF, &c->out);
