@@ -20,6 +20,7 @@
 #include "smtpc/smtpc_deliver.h"
 #include "smtpd/smtpd_glue.h"
 #include "tls/tls.h"
+#include "util/fault.h"
 #include "util/idgen.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,6 +99,42 @@ static void drop_privileges(const char *user, const char *queue_dir)
 		log_fatal("event=fatal reason=root_regained");
 	log_info("event=privileges_dropped user=%s uid=%d", user,
 	    (int)pw->pw_uid);
+}
+
+/*
+ * conn_limit - the connections each listener may hold: max_connections,
+ * unless the descriptor limit cannot take that many beside what the
+ * queue, DNS and deliveries need.  The soft limit is raised to the hard
+ * one first.  Past the limit accept() would fail and clients would hang
+ * in the backlog; below it they get a clear 421 at connect.
+ */
+static unsigned conn_limit(const struct config *cfg)
+{
+	unsigned nl = 1 + (cfg->netrn_plain_listen > 0) +
+	    (cfg->nodmr_listen > 0);
+	unsigned long long want, have, reserve, cap;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return cfg->max_connections;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return cfg->max_connections;
+	have = rl.rlim_cur;
+	/* the queue's files and databases, DNS, deliveries, control */
+	reserve = have >= 2048 ? 256 : have / 4 > 40 ? have / 4 : 40;
+	want = (unsigned long long)cfg->max_connections * nl + reserve;
+	if (have >= want)
+		return cfg->max_connections;
+	cap = have > reserve + nl ? (have - reserve) / nl : 1;
+	log_warn("event=limit_clamped max_connections=%u to=%llu nofile=%llu"
+	    " detail=\"raise the descriptor limit (ulimit -n, LimitNOFILE)\"",
+	    cfg->max_connections, cap, have);
+	return (unsigned)cap;
 }
 
 /* on_grace - every second of the shutdown grace: done when no session is
@@ -167,6 +205,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	struct config *nc;
 	struct users *nu = NULL;
 	SSL_CTX *nt = NULL, *ot;
+	unsigned conn_cap;
 	size_t i;
 
 	if (d->sched == NULL || d->stopping_parts > 0)
@@ -205,13 +244,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	etrn_reload(d->etrn, nc);
 	if (d->odmr)
 		odmr_server_reload(d->odmr, nc, nu, nt);
-	net_listener_set_limits(d->smtp, nc->max_connections,
+	conn_cap = conn_limit(nc);
+	net_listener_set_limits(d->smtp, conn_cap,
 	    nc->max_connections_per_client);
 	if (d->smtp_plain)
-		net_listener_set_limits(d->smtp_plain, nc->max_connections,
+		net_listener_set_limits(d->smtp_plain, conn_cap,
 		    nc->max_connections_per_client);
 	if (d->odmr_l)
-		net_listener_set_limits(d->odmr_l, nc->max_connections,
+		net_listener_set_limits(d->odmr_l, conn_cap,
 		    nc->max_connections_per_client);
 	/* sessions hold their own references: these may go now */
 	ot = d->tls;
@@ -242,6 +282,7 @@ int main(int argc, char **argv)
 	struct daemon d;
 	struct event *ev_term, *ev_int, *ev_hup;
 	int opt, check = 0, verbose = 0;
+	unsigned conn_cap;
 
 	while ((opt = getopt(argc, argv, "c:nvh")) != -1) {
 		switch (opt) {
@@ -294,6 +335,7 @@ int main(int argc, char **argv)
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 
+	conn_cap = conn_limit(d.cfg);
 	if (d.cfg->tls_cert) {
 		d.tls = tls_server_ctx_new(d.cfg->tls_cert, d.cfg->tls_key, &err);
 		if (d.tls == NULL)
@@ -307,7 +349,7 @@ int main(int argc, char **argv)
 	if (d.smtp == NULL)
 		log_fatal("event=fatal reason=listen error=%s",
 		    log_value(err.p, err.len));
-	net_listener_set_limits(d.smtp, d.cfg->max_connections,
+	net_listener_set_limits(d.smtp, conn_cap,
 	    d.cfg->max_connections_per_client);
 	if (d.cfg->netrn_plain_listen > 0) {
 		d.smtp_plain = net_listener_new(d.base, d.cfg->etrn_plain_listen,
@@ -316,7 +358,7 @@ int main(int argc, char **argv)
 		if (d.smtp_plain == NULL)
 			log_fatal("event=fatal reason=listen error=%s",
 			    log_value(err.p, err.len));
-		net_listener_set_limits(d.smtp_plain, d.cfg->max_connections,
+		net_listener_set_limits(d.smtp_plain, conn_cap,
 		    d.cfg->max_connections_per_client);
 	}
 	if (d.cfg->nodmr_listen > 0) {
@@ -336,12 +378,13 @@ int main(int argc, char **argv)
 		if (d.odmr_l == NULL)
 			log_fatal("event=fatal reason=listen error=%s",
 			    log_value(err.p, err.len));
-		net_listener_set_limits(d.odmr_l, d.cfg->max_connections,
+		net_listener_set_limits(d.odmr_l, conn_cap,
 		    d.cfg->max_connections_per_client);
 	}
 	if (d.cfg->user && getuid() == 0)
 		drop_privileges(d.cfg->user, d.cfg->queue_dir);
 
+	fault_init();
 	d.q = queue_open(d.cfg->queue_dir, d.cfg->queue_min_free, d.base, &err);
 	if (d.q == NULL)
 		log_fatal("event=fatal reason=queue error=%s",

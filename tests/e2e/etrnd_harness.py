@@ -67,16 +67,20 @@ class Etrnd:
     def etrnctl_bin(self):
         return os.path.join(self.build, "etrnctl")
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, env=None, prefix=()):
+        """Start etrnd; env: extra environment (e.g. ETRND_FAULT, a crash
+        point of src/util/fault.h), for this start only; prefix: a command
+        that runs etrnd (e.g. prlimit with its options and "--")."""
         # a socket left by a killed etrnd would look like a started one
         try:
             os.unlink(self.control)
         except FileNotFoundError:
             pass
         logf = open(self.log, "ab")
-        env = dict(os.environ)
+        extra_env, env = env or {}, dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        self.proc = subprocess.Popen([self.etrnd_bin, "-c", self.conf],
+        env.update(extra_env)
+        self.proc = subprocess.Popen([*prefix, self.etrnd_bin, "-c", self.conf],
                                      stdout=logf, stderr=logf, env=env)
         logf.close()
         deadline = time.time() + timeout
@@ -91,6 +95,17 @@ class Etrnd:
                 pass
             time.sleep(0.05)
         raise RuntimeError("etrnd did not start:\n" + self.read_log())
+
+    def wait_killed(self, timeout=30):
+        """Wait for etrnd to die by SIGKILL (a crash point it reached)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("etrnd did not reach its crash point:\n"
+                                 + self.read_log()[-3000:])
+        assert rc == -signal.SIGKILL, (rc, self.read_log()[-3000:])
+        self.exits.append(("fault point", rc))
+        self.proc = None
 
     def kill9(self):
         """SIGKILL: the crash the durability tests inflict."""

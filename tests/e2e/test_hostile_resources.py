@@ -9,6 +9,7 @@ nothing of it is left behind; the daemon keeps running throughout."""
 
 import os
 import subprocess
+import socket
 import time
 
 import pytest
@@ -164,6 +165,83 @@ def test_x2_a_slow_but_active_client_is_not_cut(etrnd_factory):
     assert time.time() - t0 > 3.5
     c.close()
     assert msg_count(d) == 1
+
+
+def _trickle_until_cut(c, data, pause, limit):
+    """Send data a byte at a time, pause seconds apart, until etrnd
+    answers; (reply, seconds from the first byte)."""
+    c.sock.settimeout(pause)
+    t0 = time.time()
+    for i in range(len(data)):
+        try:
+            c.sock.sendall(data[i:i + 1])
+        except OSError:
+            break
+        try:
+            r = c.reply()
+            return r, time.time() - t0
+        except (socket.timeout, TimeoutError):
+            pass
+        if time.time() - t0 > limit:
+            break
+    return None, time.time() - t0
+
+
+def test_x1_trickling_a_command_does_not_extend_the_timeout(etrnd_factory):
+    """Slowloris: one byte of a command every 0.7 s never lets the socket
+    go quiet for idle_timeout (3 s), yet the command must be complete 3 s
+    after its first byte: 421 4.4.2 and the connection closed."""
+    d = etrnd_factory(extra="idle_timeout = 3s\n")
+    c = ehlo(d)
+    r, took = _trickle_until_cut(c, b"NOOP " + b"x" * 40 + b"\r\n", 0.7, 12)
+    assert r is not None and r[1][0].startswith("421 4.4.2"), (r, took)
+    assert 2.5 < took < 6, took
+    assert c.closed()
+    assert d.log_lines("event=disconnect", "reason=timeout")
+
+
+def test_x1_trickling_a_message_line_does_not_extend_the_timeout(
+        etrnd_factory):
+    """The same inside DATA: a line of the message must be complete
+    data_timeout after its first byte; the message is not queued."""
+    d = etrnd_factory(extra="idle_timeout = 20s\ndata_timeout = 3s\n")
+    c = ehlo(d)
+    expect(c, "MAIL FROM:<slow@client.test>", 250)
+    expect(c, "RCPT TO:<slow@example.org>", 250)
+    expect(c, "DATA", 354)
+    c.send(b"Subject: trickle\r\n\r\n")
+    r, took = _trickle_until_cut(c, b"y" * 40 + b"\r\n.\r\n", 0.7, 12)
+    assert r is not None and r[1][0].startswith("421 4.4.2"), (r, took)
+    assert 2.5 < took < 6, took
+    assert c.closed()
+    time.sleep(0.2)
+    assert msg_count(d) == 0
+
+
+# --- X8: descriptor limit ---------------------------------------------------
+
+def test_x8_descriptor_limit_gives_421_not_a_hang(etrnd_factory):
+    """Started under `ulimit -n 64` with max_connections at its default
+    (1000): etrnd says it takes fewer connections, and 100 clients at once
+    each get a greeting or an immediate 421, never silence; the queue
+    still stores mail afterwards."""
+    d = etrnd_factory(start=False)
+    d.start(prefix=["prlimit", "--nofile=64:64", "--"])
+    (line,) = d.log_lines("event=limit_clamped")
+    assert "max_connections=1000" in line and "nofile=64" in line, line
+    conns, codes = [], []
+    for i in range(100):
+        c = connect_from(d.port, f"127.0.0.{10 + i % 40}", timeout=5)
+        conns.append(c)
+        codes.append(c.greeting[0])
+    assert set(codes) == {220, 421}, codes
+    assert 10 <= codes.count(220) <= 40, codes.count(220)
+    for c in conns:
+        c.close()
+    assert wait_for(lambda: _greeted(connect_from(d.port, "127.0.0.99")), 10)
+    d.submit("after@client.test", ["after@example.org"])
+    assert len(d.stored_bodies()) == 1
+    assert not d.log_lines("event=store_error")
 
 
 # --- X4: oversize messages ---------------------------------------------------
