@@ -8,7 +8,7 @@ set -eu
 PKGS="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev libsqlite3-dev
 libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-aiosmtpd
 swaks openssl sqlite3 nsd dnsutils postfix fetchmail procps e2fsprogs
-chromium groff-base man-db systemd util-linux iproute2 curl"
+chromium groff-base man-db systemd util-linux iproute2 curl libfaketime"
 
 missing=""
 for p in $PKGS; do

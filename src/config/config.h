@@ -119,6 +119,8 @@ struct config {
 	long long data_timeout;			/* default 600s, 1s..3600s */
 	bool log_syslog;			/* default no: log to stderr (journald) */
 	long long delay_warning_time;		/* default 0 (none): warn senders of mail deferred this long */
+	long long retry_min;			/* default 300s: first retry after a deferral */
+	long long retry_max;			/* default 4h: the doubling backoff stops here */
 	long long shutdown_grace;		/* default 30s: SIGTERM waits this long for transactions */
 	unsigned long long body_memory_limit;	/* default 256k: larger bodies spill to a temporary file */
 	unsigned long long queue_min_free;	/* default 16M: refuse mail (452) below this much free space */

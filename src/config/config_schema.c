@@ -126,6 +126,13 @@ const struct config_key config_schema[] = {
 	  G(delay_warning_time), 0, NULL, NULL, "0", 0, 365 * DAY, NULL, true,
 	  false, "send the sender one delay warning (RFC 3464) for a recipient"
 	  " still undelivered after this long (0: never; NOTIFY is honoured)" },
+	{ "retry_min", CONFIG_T_DURATION, CONFIG_S_GLOBAL, G(retry_min), 0,
+	  NULL, NULL, "300", 1, DAY, NULL, true, false,
+	  "a deferred recipient's first retry comes this long after its"
+	  " failure; each further one waits twice as long" },
+	{ "retry_max", CONFIG_T_DURATION, CONFIG_S_GLOBAL, G(retry_max), 0,
+	  NULL, NULL, "4h", 1, 30 * DAY, NULL, true, false,
+	  "the longest wait between two retries" },
 	{ "shutdown_grace", CONFIG_T_DURATION, CONFIG_S_GLOBAL,
 	  G(shutdown_grace), 0, NULL, NULL, "30", 0, HOUR, NULL, true, false,
 	  "on SIGTERM, how long mail transactions in progress may take to finish" },

@@ -6,6 +6,7 @@
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "util/idgen.h"
+#include "util/qclock.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -171,7 +172,7 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 		break;
 	case CTL_CMD_SHAPE:
 		c->waiting = true;
-		queue_shape(c->cs->q, time(NULL), ctl_result_cb, c);
+		queue_shape(c->cs->q, qclock_now(), ctl_result_cb, c);
 		break;
 	case CTL_CMD_STATS: {
 		struct buf all = BUF_INIT, rows = BUF_INIT;

@@ -22,6 +22,7 @@
 #include "tls/tls.h"
 #include "util/fault.h"
 #include "util/idgen.h"
+#include "util/qclock.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -385,6 +386,7 @@ int main(int argc, char **argv)
 		drop_privileges(d.cfg->user, d.cfg->queue_dir);
 
 	fault_init();
+	qclock_init();
 	d.q = queue_open(d.cfg->queue_dir, d.cfg->queue_min_free, d.base, &err);
 	if (d.q == NULL)
 		log_fatal("event=fatal reason=queue error=%s",

@@ -6,6 +6,7 @@
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "util/buf.h"
+#include "util/qclock.h"
 #include "util/ratelimit.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -70,7 +71,7 @@ void etrn_free(struct etrn *e)
 static bool etrn_rate_ok(struct etrn *e, const struct etrn_client *cl)
 {
 	return ratelimit_add(e->rate, cl->addr, cl->family == AF_INET ? 4 : 16,
-	    time(NULL)) <= e->cfg->etrn_rate;
+	    qclock_now()) <= e->cfg->etrn_rate;
 }
 
 static bool etrn_client_ok(const struct etrn *e, const struct config_domain *d,

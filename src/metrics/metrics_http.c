@@ -4,6 +4,7 @@
 #include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
+#include "util/qclock.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 
@@ -78,7 +79,7 @@ static void metrics_summary_cb(void *arg, enum queue_status st,
 	}
 	if (m->ndoms > 1)	/* qsort(NULL, 0, ...) is undefined */
 		qsort(m->doms, m->ndoms, sizeof(*m->doms), mdom_cmp);
-	m->as_of = time(NULL);
+	m->as_of = qclock_now();
 }
 
 static void metrics_refresh_cb(evutil_socket_t fd, short what, void *arg)
@@ -113,7 +114,7 @@ static void metrics_page_metrics(struct metrics_http *m,
 	struct buf b = BUF_INIT;
 	unsigned long long omsgs = 0, orcpts = 0, tmsgs = 0, trcpts = 0;
 	long long ooldest = 0;
-	time_t now = time(NULL);
+	time_t now = qclock_now();
 	size_t i;
 
 	metrics_render(&b);
@@ -238,7 +239,7 @@ static void metrics_page_status(struct metrics_http *m,
     struct evhttp_request *req)
 {
 	struct buf b = BUF_INIT, recent = BUF_INIT, runs = BUF_INIT;
-	time_t now = time(NULL);
+	time_t now = qclock_now();
 	size_t i;
 
 	metrics_recent(&recent);

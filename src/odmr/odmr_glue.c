@@ -11,6 +11,7 @@
 #include "smtpc/smtpc_conn.h"
 #include "smtpc/smtpc_deliver.h"
 #include "tls/tls.h"
+#include "util/qclock.h"
 #include "util/ratelimit.h"
 #include "util/xalloc.h"
 
@@ -187,13 +188,13 @@ static bool odmr_auth_allowed(void *arg)
 	struct odmr_conn *c = arg;
 
 	return ratelimit_get(c->srv->addr_fails, c->bytes,
-	    c->family == AF_INET ? 4 : 16, time(NULL)) < ODMR_FAILS_PER_ADDR;
+	    c->family == AF_INET ? 4 : 16, qclock_now()) < ODMR_FAILS_PER_ADDR;
 }
 
 static bool odmr_auth_done(void *arg, const char *user, bool ok)
 {
 	struct odmr_conn *c = arg;
-	time_t now = time(NULL);
+	time_t now = qclock_now();
 	size_t ulen = user ? strlen(user) : 0;
 
 	if (ok)
@@ -224,7 +225,7 @@ static void odmr_delay_cb(evutil_socket_t fd, short what, void *arg)
 static void odmr_auth_delay(struct odmr_conn *c)
 {
 	unsigned n = ratelimit_get(c->srv->addr_fails, c->bytes,
-	    c->family == AF_INET ? 4 : 16, time(NULL));
+	    c->family == AF_INET ? 4 : 16, qclock_now());
 	struct timeval tv = { n >= 3 ? 4 : n >= 2 ? 2 : 1, 0 };
 
 	c->busy = true;

@@ -8,6 +8,7 @@
 #include "smtpc/smtpc_deliver.h"
 #include "util/buf.h"
 #include "util/idgen.h"
+#include "util/qclock.h"
 #include "util/xalloc.h"
 
 #include <event2/event.h>
@@ -20,8 +21,7 @@
 #define SCHED_MAX_RUNS 20		/* domains delivering at once */
 #define SCHED_BATCH 100			/* messages per fetch */
 #define SCHED_TICK_MAX 60		/* seconds between looks for due mail */
-#define SCHED_BACKOFF_MIN 300		/* first retry after 5 minutes */
-#define SCHED_BACKOFF_MAX (4 * 3600)	/* then doubling up to 4 hours */
+#define SCHED_CLOCK_STEP 30		/* a wall-clock change worth a word */
 #define SCHED_BUCKETS 1024
 #define SCHED_SWEEP_EVERY 600		/* seconds between lifetime sweeps */
 
@@ -62,6 +62,7 @@ struct sched {
 	struct event *sweep_timer;
 	struct sched_sweep *sweep;	/* a lifetime sweep in progress */
 	struct srun *buckets[SCHED_BUCKETS];
+	int64_t skew;			/* qclock_skew() when last looked */
 };
 
 /*
@@ -169,14 +170,15 @@ static void sched_end_run(struct sched *s, struct srun *r)
 		sched_arm(s, 1);	/* a slot is free: look for due work */
 }
 
-/* sched_backoff - seconds until the next try after n attempts */
-static long sched_backoff(int attempts)
+/* sched_backoff - seconds until the next try after n attempts: retry_min,
+ * doubling up to retry_max */
+static long long sched_backoff(const struct config *cfg, int attempts)
 {
-	long t = SCHED_BACKOFF_MIN;
+	long long t = cfg->retry_min;
 
-	while (--attempts > 0 && t < SCHED_BACKOFF_MAX)
+	while (--attempts > 0 && t < cfg->retry_max)
 		t *= 2;
-	return t < SCHED_BACKOFF_MAX ? t : SCHED_BACKOFF_MAX;
+	return t < cfg->retry_max ? t : cfg->retry_max;
 }
 
 static void sched_delivered_cb(void *arg, struct queue_batch *b,
@@ -279,7 +281,7 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 	struct queue_outcome *o;
 	struct queue_msg_in **dsns;
 	size_t i, k, n = 0, ndsn = 0, total = 0;
-	time_t now = time(NULL);
+	time_t now = qclock_now();
 
 	for (i = 0; i < b->n; i++)
 		total += b->items[i].nrcpt;
@@ -314,7 +316,7 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 				} else {
 					oc->state = QUEUE_R_DEFERRED;
 					oc->next_try = now + sched_backoff(
-					    it->rcpts[k].attempts + 1);
+					    s->cfg, it->rcpts[k].attempts + 1);
 				}
 				/* one delay warning, when it is due (RFC 3461) */
 				if (s->cfg->delay_warning_time > 0 &&
@@ -395,7 +397,7 @@ static void sched_fetch(struct srun *r)
 	memset(&sel, 0, sizeof(sel));
 	sel.domain = r->domain;
 	sel.due_only = !r->flush;
-	sel.now = time(NULL);
+	sel.now = qclock_now();
 	sel.after_id = r->after_id;
 	sel.limit = SCHED_BATCH;
 	sel.bodies = true;
@@ -409,7 +411,7 @@ static void sched_due_cb(void *arg, enum queue_status st,
 	long wait = SCHED_TICK_MAX;
 	size_t nrows = 0;
 	const char *p, *end;
-	time_t now = time(NULL);
+	time_t now = qclock_now();
 
 	if (st != QUEUE_OK || s->stopping) {
 		if (!s->stopping)
@@ -449,12 +451,28 @@ static void sched_due_cb(void *arg, enum queue_status st,
 	sched_arm(s, wait < 1 ? 1 : wait);
 }
 
+/* sched_clock_check - say so when the system clock was stepped: the
+ * queue's times are not moved by it (util/qclock.h) */
+static void sched_clock_check(struct sched *s)
+{
+	int64_t skew = qclock_skew();
+
+	if (skew - s->skew > SCHED_CLOCK_STEP ||
+	    s->skew - skew > SCHED_CLOCK_STEP) {
+		log_warn("event=clock_step seconds=%+lld since_start=%+lld"
+		    " detail=\"queue times follow the monotonic clock until"
+		    " restart\"", (long long)(skew - s->skew), (long long)skew);
+		s->skew = skew;
+	}
+}
+
 static void sched_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct sched *s = arg;
 
+	sched_clock_check(s);
 	if (!s->stopping)
-		queue_due(s->q, time(NULL), SCHED_MAX_RUNS * 2, sched_due_cb, s);
+		queue_due(s->q, qclock_now(), SCHED_MAX_RUNS * 2, sched_due_cb, s);
 }
 
 static void sched_arm(struct sched *s, long seconds)
@@ -600,7 +618,7 @@ static void sched_sweep_start(evutil_socket_t fd, short what, void *arg)
 		if (s->cfg->domains[i].lifetime < shortest)
 			shortest = s->cfg->domains[i].lifetime;
 	s->sweep = xcalloc(1, sizeof(*s->sweep));
-	s->sweep->now = time(NULL);
+	s->sweep->now = qclock_now();
 	queue_old_domains(s->q, (uint64_t)(s->sweep->now - shortest) *
 	    1000000u, sched_old_cb, s);
 }

@@ -15,6 +15,7 @@
 #include "smtp/smtp_cmd.h"
 #include "smtp/smtp_data.h"
 #include "util/idgen.h"
+#include "util/qclock.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 
@@ -422,7 +423,7 @@ static enum smtpd_action smtpd_cmd_data(struct smtpd_session *s,
 	smtp_data_init(&s->data);
 	buf_reset(&s->body);
 	s->too_big = false;
-	s->arrival = time(NULL);
+	s->arrival = qclock_now();
 	smtpd_received(s);
 	s->st = SMTPD_ST_DATA;
 	smtpd_reply(out, "354 End data with <CR><LF>.<CR><LF>");

@@ -1,5 +1,6 @@
 /* idgen - unique, sortable message ids */
 #include "util/idgen.h"
+#include "util/qclock.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -14,11 +15,8 @@ void idgen_floor(uint64_t floor)
 
 uint64_t idgen_next(void)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = qclock_now_us();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	idgen_last = now > idgen_last ? now : idgen_last + 1;
 	return idgen_last;
 }

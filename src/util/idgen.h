@@ -2,7 +2,8 @@
  * SUMMARY
  *	idgen - unique, sortable message ids
  * DESCRIPTION
- *	An id is a 64-bit number: the wall-clock time in microseconds, made
+ *	An id is a 64-bit number: the queue's time (util/qclock.h) in
+ *	microseconds, made
  *	strictly greater than every id handed out before (and than the floor
  *	given at start-up, the largest id in the queue), so ids stay unique
  *	and ordered by arrival even when the clock steps back.  Printed as 16
