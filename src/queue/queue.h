@@ -51,6 +51,8 @@ enum queue_rstate {
 	QUEUE_R_DEFERRED = 2,
 	QUEUE_R_DELIVERED = 3,
 	QUEUE_R_FAILED = 4,
+	QUEUE_R_CORRUPT = 5,	/* its body is damaged or missing: quarantined,
+				 * kept for the operator, never sent */
 };
 
 struct queue_rcpt_in {
@@ -263,6 +265,9 @@ void queue_admin(struct queue *q, enum queue_admin_op op, const char *domain,
     uint64_t id, queue_count_cb *cb, void *arg);
 
 const char *queue_rstate_name(int st);
+/* queue_body_damaged - whether a body_error means the record is damaged
+ * or gone (quarantine), rather than a passing failure (retry) */
+bool queue_body_damaged(int body_error);
 const char *queue_status_text(enum queue_status st);
 
 #endif

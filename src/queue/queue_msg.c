@@ -4,16 +4,22 @@
  */
 #include "queue/queue.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 const char *queue_rstate_name(int st)
 {
 	static const char *const names[] = {
-		"queued", "held", "deferred", "delivered", "failed"
+		"queued", "held", "deferred", "delivered", "failed", "corrupt"
 	};
 
-	return st >= 0 && st <= QUEUE_R_FAILED ? names[st] : "unknown";
+	return st >= 0 && st <= QUEUE_R_CORRUPT ? names[st] : "unknown";
+}
+
+bool queue_body_damaged(int body_error)
+{
+	return body_error == EBADMSG || body_error == ENOENT;
 }
 
 const char *queue_status_text(enum queue_status st)

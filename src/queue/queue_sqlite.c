@@ -9,6 +9,7 @@
  * worker thread (the base is created after evthread_use_pthreads()).
  */
 #include "queue/queue.h"
+#include "queue/queue_check.h"
 #include "queue/segment.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -43,6 +44,7 @@ enum qjob_kind {
 	QJOB_DUE,
 	QJOB_OLD,
 	QJOB_SHAPE,
+	QJOB_CHECK,		/* the background check after start-up */
 };
 
 struct qjob {
@@ -111,6 +113,7 @@ struct queue {
 	sqlite3_stmt *ins_msg, *ins_rcpt, *upd_seg;
 	sqlite3_stmt *upd_rcpt, *msg_pending, *msg_seg, *del_rcpts, *del_msg,
 	    *seg_release, *seg_live, *seg_del;
+	uint64_t checked, quarantined;	/* by the check after start-up */
 };
 
 static const char queue_schema[] =
@@ -456,11 +459,11 @@ static const char *queue_admin_sql(enum queue_admin_op op, bool by_domain)
 		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE rkey = ?1"
 		    " AND state IN (0, 2)" :
 		    "UPDATE rcpt SET state = 0, next_try = 0 WHERE msg = ?1"
-		    " AND state IN (0, 2)";
+		    " AND state IN (0, 2, 5)";	/* a message: corrupt too */
 	default:
 		return "UPDATE rcpt SET state = 4,"
 		    " last_reply = 'deleted by the operator'"
-		    " WHERE msg = ?1 AND state IN (0, 1, 2)";
+		    " WHERE msg = ?1 AND state IN (0, 1, 2, 5)";
 	}
 }
 
@@ -818,13 +821,13 @@ static int queue_q_list(struct queue *q, struct qjob *j)
 	    "SELECT printf('%016X', m.id), m.arrival, m.size, m.sender,"
 	    " r.addr, r.state, r.attempts, r.next_try, r.domain"
 	    " FROM rcpt r JOIN msg m ON m.id = r.msg"
-	    " WHERE r.state IN (0, 1, 2) ORDER BY m.id, r.id";
+	    " WHERE r.state IN (0, 1, 2, 5) ORDER BY m.id, r.id";
 	/* the domain and its subdomains: an index range on the reversed key */
 	static const char sql_dom[] =
 	    "SELECT printf('%016X', m.id), m.arrival, m.size, m.sender,"
 	    " r.addr, r.state, r.attempts, r.next_try, r.domain"
 	    " FROM rcpt r JOIN msg m ON m.id = r.msg"
-	    " WHERE r.rkey >= ?1 AND r.rkey < ?2 AND r.state IN (0, 1, 2)"
+	    " WHERE r.rkey >= ?1 AND r.rkey < ?2 AND r.state IN (0, 1, 2, 5)"
 	    " ORDER BY m.id, r.id";
 	struct buf lo = BUF_INIT, hi = BUF_INIT;
 	sqlite3_stmt *s;
@@ -1169,6 +1172,11 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	    &j->rows);
 }
 
+static int queue_q_check(struct queue *q, struct qjob *j)
+{
+	return queue_check_chunk(j->db, q->dir, q->segdir, j->id, &j->rows);
+}
+
 /* what the reader threads run, per kind of job */
 static int (*const queue_readers[])(struct queue *, struct qjob *) = {
 	[QJOB_SUMMARY] = queue_q_summary,
@@ -1179,6 +1187,7 @@ static int (*const queue_readers[])(struct queue *, struct qjob *) = {
 	[QJOB_DUE] = queue_q_due,
 	[QJOB_OLD] = queue_q_old,
 	[QJOB_SHAPE] = queue_q_shape,
+	[QJOB_CHECK] = queue_q_check,
 };
 #define QUEUE_NREADERS (sizeof(queue_readers) / sizeof(queue_readers[0]))
 
@@ -1322,6 +1331,88 @@ void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg)
 	queue_read_job(q, QJOB_SHOW, NULL, id, cb, arg);
 }
 
+/* --- the check after start-up (queue_check.h) --- */
+
+static void queue_check_cb(void *arg, enum queue_status st,
+    const struct buf *rows);
+
+static void queue_check_step(struct queue *q, uint64_t after)
+{
+	queue_read_job(q, QJOB_CHECK, NULL, after, queue_check_cb, q);
+}
+
+/* queue_check_bad - a "bad" row: the recipient is quarantined */
+static bool queue_check_bad(struct queue_outcome *o, const char *row)
+{
+	unsigned long long msg;
+	long long rid;
+	int e;
+	char qid[IDGEN_HEX_LEN + 1];
+	struct buf r = BUF_INIT;
+
+	if (sscanf(row, "bad\t%llu\t%lld\t%d", &msg, &rid, &e) != 3)
+		return false;
+	memset(o, 0, sizeof(*o));
+	o->rid = rid;
+	o->msg = msg;
+	o->state = QUEUE_R_CORRUPT;
+	buf_printf(&r, "451 4.3.0 queue file damaged: %s", strerror(e));
+	o->reply = buf_steal(&r);
+	idgen_format(msg, qid);
+	log_err("event=quarantined qid=%s rcpt_row=%lld reason=%s found=check",
+	    qid, rid, log_value(strerror(e), strlen(strerror(e))));
+	return true;
+}
+
+static void queue_check_cb(void *arg, enum queue_status st,
+    const struct buf *rows)
+{
+	struct queue *q = arg;
+	struct queue_outcome *o;
+	const char *p, *end;
+	unsigned long long last = 0;
+	unsigned n = 0;
+	size_t nout = 0, cap = 0;
+
+	if (q->stopping)
+		return;
+	if (st != QUEUE_OK) {
+		log_err("event=store_check_failed");
+		return;
+	}
+	for (p = rows->p, end = p ? p + rows->len : NULL; p && p < end; p++)
+		cap += *p == '\n';
+	o = xcalloc(cap + 1, sizeof(*o));
+	for (p = rows->p; p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char row[600];
+
+		snprintf(row, sizeof(row), "%.*s", (int)len, p);
+		if (strncmp(row, "db\t", 3) == 0)
+			log_err("event=store_damaged file=queue.db reason=%s"
+			    " action=salvage_at_next_start",
+			    log_value(row + 3, strlen(row + 3)));
+		else if (strncmp(row, "bad\t", 4) == 0)
+			nout += queue_check_bad(&o[nout], row);
+		else
+			sscanf(row, "end\t%llu\t%u", &last, &n);
+		p += len + 1;
+	}
+	q->checked += n;
+	q->quarantined += nout;
+	if (nout > 0)
+		queue_update(q, o, nout, NULL, 0, NULL, NULL);
+	else
+		free(o);
+	if (n == QUEUE_CHECK_CHUNK)
+		queue_check_step(q, last);
+	else
+		log_info("event=store_checked messages=%llu quarantined=%llu",
+		    (unsigned long long)q->checked,
+		    (unsigned long long)q->quarantined);
+}
+
 /* --- open, recover, close --- */
 
 static int64_t queue_scalar(sqlite3 *db, const char *sql);
@@ -1336,7 +1427,7 @@ static int queue_db_open(const char *path, sqlite3 **db, bool writer,
 	if (rc != SQLITE_OK) {
 		buf_printf(err, "cannot open %s: %s", path,
 		    *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-		return -1;
+		return rc;
 	}
 	sqlite3_busy_timeout(*db, 10000);
 	if (writer) {
@@ -1354,10 +1445,10 @@ static int queue_db_open(const char *path, sqlite3 **db, bool writer,
 			buf_printf(err, "cannot set up %s: %s", path,
 			    msg ? msg : sqlite3_errstr(rc));
 			sqlite3_free(msg);
-			return -1;
+			return rc;
 		}
 	}
-	return 0;
+	return SQLITE_OK;
 }
 
 static int64_t queue_scalar(sqlite3 *db, const char *sql)
@@ -1377,9 +1468,11 @@ static int64_t queue_scalar(sqlite3 *db, const char *sql)
  * queue_recover_segments - remove segment files that no committed row
  * points at (bytes synced before a crash but never acknowledged), and
  * return the number to use for the next new segment.  A new run never
- * appends to an old file.
+ * appends to an old file.  After a salvage (qdir set) they may hold
+ * acknowledged mail whose rows were lost: they are moved into the
+ * quarantine directory instead.
  */
-static uint32_t queue_recover_segments(struct queue *q)
+static uint32_t queue_recover_segments(struct queue *q, const char *qdir)
 {
 	sqlite3_stmt *s = NULL;
 	uint32_t next = (uint32_t)queue_scalar(q->wdb,
@@ -1409,13 +1502,21 @@ static uint32_t queue_recover_segments(struct queue *q)
 		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0)
 			keep = true;
 		if (!keep) {
-			struct buf p = BUF_INIT;
+			struct buf p = BUF_INIT, to = BUF_INIT;
 
 			segment_path(&p, q->segdir, (uint32_t)id);
-			if (unlink(p.p) == 0)
+			if (qdir != NULL) {
+				segment_path(&to, qdir, (uint32_t)id);
+				if (rename(p.p, to.p) == 0)
+					log_err("event=recover_segment"
+					    " action=quarantined segment=%08lX",
+					    id);
+			} else if (unlink(p.p) == 0) {
 				log_info("event=recover_segment action=removed"
 				    " segment=%08lX", id);
+			}
 			buf_free(&p);
+			buf_free(&to);
 		}
 	}
 	sqlite3_finalize(s);
@@ -1442,7 +1543,7 @@ static int queue_prepare(struct queue *q, struct buf *err)
 	    " warned = max(warned, ?6)"
 	    " WHERE id = ?1";
 	static const char msg_pending[] =
-	    "SELECT count(*) FROM rcpt WHERE msg = ?1 AND state IN (0, 1, 2)";
+	    "SELECT count(*) FROM rcpt WHERE msg = ?1 AND state IN (0, 1, 2, 5)";
 
 	if (sqlite3_prepare_v2(q->wdb, ins_msg, -1, &q->ins_msg, NULL) ||
 	    sqlite3_prepare_v2(q->wdb, ins_rcpt, -1, &q->ins_rcpt, NULL) ||
@@ -1469,11 +1570,92 @@ static int queue_prepare(struct queue *q, struct buf *err)
 	return 0;
 }
 
+/* queue_close_dbs - the three connections, for a retry or at the end */
+static void queue_close_dbs(struct queue *q)
+{
+	int i;
+
+	if (q->wdb)
+		sqlite3_close(q->wdb);
+	q->wdb = NULL;
+	for (i = 0; i < 2; i++) {
+		if (q->rd[i].db)
+			sqlite3_close(q->rd[i].db);
+		q->rd[i].db = NULL;
+	}
+}
+
+/* queue_damaged - an SQLite result that means the file is damaged */
+static bool queue_damaged(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/*
+ * queue_open_db - open the database (the writer's connection and the
+ * readers'), and learn the largest message id.  A damaged database (cut
+ * short, unreadable, or marked by a failed check of an earlier run) is
+ * quarantined and salvaged first (queue_check.h); qdir then names the
+ * quarantine directory.
+ */
+static int queue_open_db(struct queue *q, const char *dir, const char *path,
+    struct buf *qdir, struct buf *err)
+{
+	struct buf why = BUF_INIT, marker = BUF_INIT;
+	bool salvage;
+	int rc = 0, tries;
+
+	buf_printf(&marker, "%s/%s", dir, QUEUE_CHECK_MARKER);
+	salvage = access(marker.p, F_OK) == 0;
+	if (salvage)
+		buf_puts(&why, "a check of the last run found damage");
+	else
+		salvage = queue_check_cut(dir, "queue.db", &why);
+	for (tries = 0; tries < 2; tries++) {
+		if (salvage) {
+			log_err("event=store_damaged file=%s reason=%s"
+			    " action=quarantine", log_value(path, strlen(path)),
+			    log_value(why.p, why.len));
+			queue_close_dbs(q);
+			if ((rc = queue_salvage(dir, "queue.db", queue_schema,
+			    qdir, err)) != 0)
+				break;
+			unlink(marker.p);
+		}
+		buf_reset(err);
+		if ((rc = queue_db_open(path, &q->wdb, true, err)) == SQLITE_OK &&
+		    (rc = queue_db_open(path, &q->rd[0].db, false, err)) ==
+		    SQLITE_OK &&
+		    (rc = queue_db_open(path, &q->rd[1].db, false, err)) ==
+		    SQLITE_OK) {
+			int64_t max = queue_scalar(q->wdb,
+			    "SELECT coalesce(max(id), 0) FROM msg");
+
+			if (max >= 0) {
+				q->max_id = (uint64_t)max;
+				break;
+			}
+			rc = sqlite3_errcode(q->wdb);
+			buf_printf(err, "cannot read %s: %s", path,
+			    sqlite3_errmsg(q->wdb));
+		}
+		if (salvage || !queue_damaged(rc))
+			break;
+		buf_reset(&why);
+		buf_append(&why, err->p, err->len);
+		salvage = true;
+	}
+	buf_free(&why);
+	buf_free(&marker);
+	return rc;
+}
+
 struct queue *queue_open(const char *dir, uint64_t min_free,
     struct event_base *base, struct buf *err)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
-	struct buf path = BUF_INIT;
+	struct buf path = BUF_INIT, qdir = BUF_INIT;
 	uint32_t next_seg;
 	int e, i;
 
@@ -1488,14 +1670,10 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 		goto fail;
 	}
 	buf_printf(&path, "%s/queue.db", dir);
-	if (queue_db_open(path.p, &q->wdb, true, err) != 0 ||
-	    queue_db_open(path.p, &q->rd[0].db, false, err) != 0 ||
-	    queue_db_open(path.p, &q->rd[1].db, false, err) != 0 ||
+	if (queue_open_db(q, dir, path.p, &qdir, err) != 0 ||
 	    queue_prepare(q, err) != 0)
 		goto fail;
-	q->max_id = (uint64_t)queue_scalar(q->wdb,
-	    "SELECT coalesce(max(id), 0) FROM msg");
-	next_seg = queue_recover_segments(q);
+	next_seg = queue_recover_segments(q, qdir.len ? qdir.p : NULL);
 	if ((e = segment_writer_init(&q->seg, q->segdir, next_seg)) != 0) {
 		buf_printf(err, "cannot open %s: %s", q->segdir, strerror(e));
 		goto fail;
@@ -1517,15 +1695,14 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 		buf_printf(err, "cannot start queue threads");
 		goto fail;	/* start-up only: the process exits */
 	}
+	queue_check_step(q, 0);
 	buf_free(&path);
+	buf_free(&qdir);
 	return q;
 fail:
 	buf_free(&path);
-	if (q->wdb)
-		sqlite3_close(q->wdb);
-	for (i = 0; i < 2; i++)
-		if (q->rd[i].db)
-			sqlite3_close(q->rd[i].db);
+	buf_free(&qdir);
+	queue_close_dbs(q);
 	free(q->segdir);
 	free(q->dir);
 	free(q);

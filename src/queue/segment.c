@@ -192,31 +192,81 @@ int segment_sync(struct segment_writer *w)
 	return 0;
 }
 
+/* segment_header_check - the record header at off of an open segment
+ * is the one of message id (length, checksums): 0, EBADMSG or errno */
+static int segment_header_check(int fd, uint64_t off, uint64_t id,
+    uint64_t len, uint32_t crc)
+{
+	unsigned char h[SEGMENT_HDR_LEN];
+	ssize_t r = pread(fd, h, sizeof(h), (off_t)off);
+
+	if (r < 0)
+		return errno;
+	if (r != (ssize_t)sizeof(h) || memcmp(h, segment_magic, 4) != 0 ||
+	    segment_get32(h + 20) != crc32c(0, h, 20) ||
+	    segment_get32(h + 4) != (uint32_t)len ||
+	    segment_get32(h + 8) != (uint32_t)id ||
+	    segment_get32(h + 12) != (uint32_t)(id >> 32) ||
+	    segment_get32(h + 16) != crc)
+		return EBADMSG;
+	return 0;
+}
+
+void segment_cursor_init(struct segment_cursor *c, const char *dir)
+{
+	memset(c, 0, sizeof(*c));
+	c->dir = dir;
+	c->fd = -1;
+}
+
+void segment_cursor_close(struct segment_cursor *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->open = false;
+}
+
+int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
+    uint64_t id, uint64_t len, uint32_t crc)
+{
+	if (!c->open || c->seg != seg) {
+		struct buf p = BUF_INIT;
+		struct stat st;
+
+		segment_cursor_close(c);
+		c->open = true;
+		c->seg = seg;
+		segment_path(&p, c->dir, seg);
+		c->fd = open(p.p, O_RDONLY | O_CLOEXEC);
+		c->err = c->fd < 0 ? errno : 0;
+		buf_free(&p);
+		c->size = c->fd >= 0 && fstat(c->fd, &st) == 0 ?
+		    (uint64_t)st.st_size : 0;
+	}
+	if (c->fd < 0)
+		return c->err;
+	if (off + SEGMENT_HDR_LEN + len > c->size)
+		return EBADMSG;		/* cut short */
+	return segment_header_check(c->fd, off, id, len, crc);
+}
+
 int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
     uint64_t len, uint32_t crc, struct buf *out)
 {
-	unsigned char h[SEGMENT_HDR_LEN];
 	struct buf p = BUF_INIT;
 	size_t base = out->len;
 	uint64_t done;
 	ssize_t r;
-	int fd, e = 0;
+	int fd, e;
 
 	segment_path(&p, dir, seg);
 	fd = open(p.p, O_RDONLY | O_CLOEXEC);
 	buf_free(&p);
 	if (fd < 0)
 		return errno;
-	r = pread(fd, h, sizeof(h), (off_t)off);
-	if (r != (ssize_t)sizeof(h) || memcmp(h, segment_magic, 4) != 0 ||
-	    segment_get32(h + 20) != crc32c(0, h, 20) ||
-	    segment_get32(h + 4) != (uint32_t)len ||
-	    segment_get32(h + 8) != (uint32_t)id ||
-	    segment_get32(h + 12) != (uint32_t)(id >> 32) ||
-	    segment_get32(h + 16) != crc) {
-		e = r < 0 ? errno : EBADMSG;
+	if ((e = segment_header_check(fd, off, id, len, crc)) != 0)
 		goto out;
-	}
 	buf_reserve(out, (size_t)len);
 	for (done = 0; done < len;) {
 		r = pread(fd, out->p + out->len, (size_t)(len - done),

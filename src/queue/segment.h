@@ -65,4 +65,25 @@ int segment_sync(struct segment_writer *w);
 int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
     uint64_t len, uint32_t crc, struct buf *out);
 
+/*
+ * segment_check - whether the record of message id at (seg, off) is
+ * there: its file exists, is long enough, and the header verifies (the
+ * body's checksum is verified when it is read).  0, ENOENT (no file),
+ * EBADMSG (damaged or cut short) or another errno.  A cursor keeps the
+ * last segment open, for checks in segment order.
+ */
+struct segment_cursor {
+	const char *dir;
+	uint32_t seg;
+	bool open;
+	int fd;
+	int err;		/* when fd < 0 */
+	uint64_t size;
+};
+
+void segment_cursor_init(struct segment_cursor *c, const char *dir);
+void segment_cursor_close(struct segment_cursor *c);
+int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
+    uint64_t id, uint64_t len, uint32_t crc);
+
 #endif

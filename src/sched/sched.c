@@ -238,6 +238,8 @@ static const char *sched_verdict(int state)
 		return "bounced";
 	case QUEUE_R_HELD:
 		return "held";
+	case QUEUE_R_CORRUPT:
+		return "quarantined";
 	default:
 		return "deferred";
 	}
@@ -301,7 +303,11 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 			oc->rid = it->rcpts[k].rid;
 			oc->msg = it->id;
 			oc->count_attempt = true;
-			if (x->code / 100 == 2) {
+			if (queue_body_damaged(it->body_error)) {
+				/* never sent: set aside for the operator */
+				oc->state = QUEUE_R_CORRUPT;
+				oc->count_attempt = false;
+			} else if (x->code / 100 == 2) {
 				oc->state = QUEUE_R_DELIVERED;
 			} else if (x->code / 100 == 5) {
 				oc->state = QUEUE_R_FAILED;
@@ -328,6 +334,15 @@ void sched_record(struct sched *s, const char *domain, struct queue_batch *b,
 				}
 			}
 			oc->reply = sched_reply(x);
+			if (oc->state == QUEUE_R_CORRUPT) {
+				log_err("event=quarantined qid=%s to=%s"
+				    " domain=%s reason=%s", qid,
+				    log_value(it->rcpts[k].addr,
+				    strlen(it->rcpts[k].addr)), domain,
+				    log_value(strerror(it->body_error),
+				    strlen(strerror(it->body_error))));
+				continue;
+			}
 			metrics_inc(oc->state == QUEUE_R_DELIVERED ?
 			    MET_DELIVERED : oc->state == QUEUE_R_FAILED ?
 			    MET_BOUNCED : MET_DEFERRED);

@@ -338,12 +338,15 @@ void smtpc_deliver_run(struct smtpc_deliver *d, const char *domain,
 	for (i = 0; i < b->n; i++) {
 		j->res[i] = xcalloc(b->items[i].nrcpt + 1, sizeof(**j->res));
 		if (b->items[i].body_error != 0) {
-			/* a damaged record: never sent, kept for the operator */
+			/* unreadable: never sent; a damaged or missing record
+			 * is quarantined (sched_record), others retried */
+			int e = b->items[i].body_error;
 			size_t k;
 
 			for (k = 0; k < b->items[i].nrcpt; k++)
 				djob_set(&j->res[i][k], 451, "4.3.0",
-				    "%s", "queue file damaged");
+				    queue_body_damaged(e) ? "queue file damaged: %s" :
+				    "cannot read the queue file: %s", strerror(e));
 			j->done[i] = true;
 		}
 	}

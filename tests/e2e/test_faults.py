@@ -216,3 +216,176 @@ def test_clock_steps(tmp_path, peer_factory):
     finally:
         problems = d.stop()
     assert not problems, problems
+
+
+# --- D8: a damaged store at start-up -----------------------------------------
+
+def fill(d, n, domain="site.test", size=300):
+    """n messages for domain in one session; {token: body sent}."""
+    sent = {}
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+        s.ehlo("client.test")
+        for i in range(n):
+            t = f"dmg-{i}"
+            sent[t] = body(t) + b"z" * size + b"\r\n"
+            s.sendmail(SENDER, [f"{t}@{domain}"], sent[t])
+    return sent
+
+
+def records(d):
+    """qid -> (segment, offset, size), from the database."""
+    with d.db() as db:
+        return {"%016X" % m: (s, o, z) for m, s, o, z in
+                db.execute("SELECT id, seg, off, size FROM msg ORDER BY id")}
+
+
+def flip(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+def checked(d, starts=2):
+    """The line of the check after the latest of starts start-ups."""
+    assert wait_for(lambda: len(d.log_lines("event=store_checked")) >=
+                    starts, 10), d.read_log()[-2000:]
+    return d.log_lines("event=store_checked")[-1]
+
+
+def states(d):
+    return {r["qid"]: r["state"] for r in d.queued_json()}
+
+
+def test_damaged_segment_record_quarantined(etrnd_factory, peer_factory):
+    """A flipped byte in one record's header is found by the check after
+    start-up, one in another record's body when it is read for delivery:
+    both messages are quarantined (state corrupt, logged as errors, kept
+    for the operator, never sent); the others are delivered, and new mail
+    flows."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port))
+    fill(d, 6)
+    assert not d.stop()
+    recs = records(d)
+    qids = sorted(recs)
+    head, tail = qids[1], qids[4]
+    seg, off, _ = recs[head]
+    flip(f"{d.queue_dir}/seg/{seg:08X}.seg", off + 9)       # the id field
+    seg, off, size = recs[tail]
+    flip(f"{d.queue_dir}/seg/{seg:08X}.seg", off + 24 + size // 2)
+
+    d.start()
+    line = checked(d)
+    assert "messages=6 quarantined=1" in line, line
+    assert d.log_lines("level=error", "event=quarantined", f"qid={head}")
+    assert wait_for(lambda: states(d).get(head) == "corrupt", 10), states(d)
+
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: len(peer.messages) == 4, 15), len(peer.messages)
+    assert wait_for(lambda: set(states(d)) == {head, tail}, 10), states(d)
+    assert states(d) == {head: "corrupt", tail: "corrupt"}
+    assert d.log_lines("level=error", "event=quarantined", f"qid={tail}")
+    got = subjects(peer)
+    assert len(got) == 4 and all(n == 1 for n in got.values()), got
+    # a second ETRN finds nothing to send: quarantined mail is not pending
+    assert d.etrn("site.test")[0] == 251
+    # new mail still flows; the operator can delete what was set aside
+    d.submit(SENDER, ["fresh@site.test"], body("fresh"))
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: "fresh" in subjects(peer), 15)
+    d.etrnctl("delete", head)
+    assert set(states(d)) == {tail}
+
+
+def test_missing_segment_file_quarantined(etrnd_factory, peer_factory):
+    """The segment file behind queued messages is gone: the check after
+    start-up quarantines them all (nothing is silently dropped), and new
+    mail is accepted and delivered."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port))
+    fill(d, 4)
+    assert not d.stop()
+    segs = {s for s, _, _ in records(d).values()}
+    for s in segs:
+        os.unlink(f"{d.queue_dir}/seg/{s:08X}.seg")
+    d.start()
+    assert "quarantined=4" in checked(d)
+    assert wait_for(lambda: set(states(d).values()) == {"corrupt"}, 10)
+    assert len(states(d)) == 4
+    d.submit(SENDER, ["fresh@site.test"], body("fresh"))
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: subjects(peer) == {"fresh": 1}, 15), \
+        subjects(peer)
+
+
+def test_truncated_database_detected(etrnd_factory, peer_factory):
+    """queue.db cut to 60 % of its size: etrnd starts anyway, says so at
+    error level, moves the damaged files into quarantine/ untouched, and
+    salvages every row the cut file still holds; salvaged mail and new
+    mail are delivered."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port))
+    sent = fill(d, 400)
+    assert not d.stop()
+    db = f"{d.queue_dir}/queue.db"
+    assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0
+    size = os.path.getsize(db)
+    os.truncate(db, size * 6 // 10 // 4096 * 4096)
+
+    d.start()
+    (dmg,) = d.log_lines("level=error", "event=store_damaged")
+    assert "cut short" in dmg and "action=quarantine" in dmg, dmg
+    (salv,) = d.log_lines("level=error", "event=store_salvaged")
+    kept = int(re.search(r" messages=(\d+)", salv).group(1))
+    assert 0 < kept < 400, salv
+    qdir = re.search(r" quarantine=(\S+)", salv).group(1)
+    assert os.path.getsize(f"{qdir}/queue.db") == size * 6 // 10 // 4096 * 4096
+    pending = states(d)
+    assert len(pending) == kept
+    # every salvaged row still points at its exact body
+    stored = d.stored_bodies()
+    assert len(stored) == kept
+    for qid, b in stored.items():
+        token = re.search(rb"^Subject: (\S+)\r$", b, re.M).group(1).decode()
+        assert b.endswith(sent[token]), qid
+
+    d.submit(SENDER, ["fresh@site.test"], body("fresh"))
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: len(peer.messages) == kept + 1, 30), \
+        (len(peer.messages), kept)
+    assert d.queued_json() == []
+    # the segment files are kept while the quarantined database needs them
+    assert os.listdir(f"{d.queue_dir}/seg") or os.listdir(qdir)
+
+
+def test_flipped_byte_in_a_database_page(etrnd_factory):
+    """A flipped byte in an index page's cell pointers (structural damage,
+    what PRAGMA quick_check finds): the check after start-up reports it
+    at error level and marks the store; the next start salvages it, and
+    every message is still there."""
+    d = etrnd_factory()
+    fill(d, 300, domain="example.org")
+    assert not d.stop()
+    with d.db() as db:
+        pages = [p for (p,) in db.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'rcpt_rkey'"
+            " AND pagetype = 'leaf'")]
+        psize = db.execute("PRAGMA page_size").fetchone()[0]
+    assert pages, "no leaf page of the index found"
+    # a leaf page's header is 8 bytes; the first cell pointer follows
+    flip(f"{d.queue_dir}/queue.db", (pages[0] - 1) * psize + 8)
+
+    d.start()
+    assert wait_for(lambda: d.log_lines("event=store_damaged",
+                                        "action=salvage_at_next_start"), 15)
+    assert os.path.exists(f"{d.queue_dir}/salvage-at-start")
+    assert not d.stop()
+    d.start()
+    (salv,) = d.log_lines("event=store_salvaged")
+    assert " messages=300 recipients=300 " in salv, salv
+    assert not os.path.exists(f"{d.queue_dir}/salvage-at-start")
+    assert len(d.queued_json()) == 300
+    with d.db() as db:
+        assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"

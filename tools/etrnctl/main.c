@@ -9,6 +9,7 @@
 #include "ctl/ctl_proto.h"
 #include "util/buf.h"
 #include "util/strutil.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -164,12 +165,7 @@ static void age(char *out, size_t sz, long long t)
 
 static const char *state_name(const char *n)
 {
-	static const char *const names[] = {
-		"queued", "held", "deferred", "delivered", "failed"
-	};
-	int v = atoi(n);
-
-	return v >= 0 && v <= 4 ? names[v] : "unknown";
+	return queue_rstate_name(atoi(n));
 }
 
 /* print_objects - rows as a JSON array of objects; numeric columns bare */
