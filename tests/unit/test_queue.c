@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "log/log.h"
 #include "queue/queue.h"
+#include "queue/queue_check.h"
 #include "queue/segment.h"
 #include "util/idgen.h"
 #include "util/xalloc.h"
@@ -206,6 +208,100 @@ static void test_segment_verifies(void **state)
 	segment_writer_close(&sw);
 	buf_free(&out);
 	buf_free(&p);
+	free(dir);
+}
+
+/* segment_check: the cheap check of the start-up scrub (header, length) */
+static void test_segment_check(void **state)
+{
+	char *dir = tmpdir();
+	struct segment_writer sw;
+	struct segment_cursor cur;
+	struct buf p = BUF_INIT;
+	uint32_t seg, crc, seg2, crc2;
+	uint64_t off, off2;
+	int fd;
+
+	assert_int_equal(segment_writer_init(&sw, dir, 1), 0);
+	assert_int_equal(segment_append(&sw, 42, "hello\r\n", 7, -1, 0, &seg,
+	    &off, &crc), 0);
+	assert_int_equal(segment_append(&sw, 43, "world\r\n", 7, -1, 0, &seg2,
+	    &off2, &crc2), 0);
+	assert_int_equal(segment_sync(&sw), 0);
+	segment_cursor_init(&cur, dir);
+	assert_int_equal(segment_check(&cur, seg, off, 42, 7, crc), 0);
+	assert_int_equal(segment_check(&cur, seg2, off2, 43, 7, crc2), 0);
+	/* wrong id, length past the end, another segment that is not there */
+	assert_int_equal(segment_check(&cur, seg, off, 43, 7, crc), EBADMSG);
+	assert_int_equal(segment_check(&cur, seg2, off2, 43, 8, crc2), EBADMSG);
+	assert_int_equal(segment_check(&cur, seg + 7, 0, 42, 7, crc), ENOENT);
+	/* a flipped header byte; the body is not read by this check */
+	segment_path(&p, dir, seg);
+	fd = open(p.p, O_RDWR);
+	assert_int_equal(pwrite(fd, "X", 1, (off_t)off + 1), 1);
+	assert_int_equal(pwrite(fd, "J", 1, (off_t)off2 + SEGMENT_HDR_LEN), 1);
+	close(fd);
+	segment_cursor_close(&cur);
+	assert_int_equal(segment_check(&cur, seg, off, 42, 7, crc), EBADMSG);
+	assert_int_equal(segment_check(&cur, seg2, off2, 43, 7, crc2), 0);
+	/* a file cut short */
+	assert_int_equal(truncate(p.p, (off_t)off2 + 10), 0);
+	segment_cursor_close(&cur);
+	assert_int_equal(segment_check(&cur, seg2, off2, 43, 7, crc2), EBADMSG);
+	segment_cursor_close(&cur);
+	assert_true(queue_body_damaged(EBADMSG) && queue_body_damaged(ENOENT));
+	assert_false(queue_body_damaged(EMFILE) || queue_body_damaged(0));
+	segment_writer_close(&sw);
+	buf_free(&p);
+	free(dir);
+}
+
+/* queue_check_cut: a database shorter than its header says, or gone
+ * while segment files remain */
+static void test_check_cut(void **state)
+{
+	char *dir = tmpdir();
+	struct buf path = BUF_INIT, why = BUF_INIT, seg = BUF_INIT;
+	struct stat st;
+	sqlite3 *db;
+	int fd;
+
+	buf_printf(&path, "%s/queue.db", dir);
+	/* nothing there and no segments: a new queue */
+	assert_false(queue_check_cut(dir, "queue.db", &why));
+	assert_int_equal(sqlite3_open(path.p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x);"
+	    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c"
+	    " WHERE i < 2000) INSERT INTO t SELECT randomblob(100) FROM c;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_false(queue_check_cut(dir, "queue.db", &why));
+	assert_int_equal(stat(path.p, &st), 0);
+	assert_int_equal(truncate(path.p, st.st_size / 2), 0);
+	assert_true(queue_check_cut(dir, "queue.db", &why));
+	assert_non_null(strstr(why.p, "cut short"));
+	/* emptied, with a segment file beside it */
+	buf_reset(&why);
+	assert_int_equal(truncate(path.p, 0), 0);
+	assert_false(queue_check_cut(dir, "queue.db", &why));
+	buf_printf(&seg, "%s/seg", dir);
+	assert_int_equal(mkdir(seg.p, 0700), 0);
+	buf_puts(&seg, "/00000001.seg");
+	fd = open(seg.p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(queue_check_cut(dir, "queue.db", &why));
+	assert_non_null(strstr(why.p, "empty"));
+	/* not a database at all */
+	buf_reset(&why);
+	fd = open(path.p, O_WRONLY | O_TRUNC);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(write(fd, "not sqlite, just text\n", 23), 23);
+	close(fd);
+	assert_true(queue_check_cut(dir, "queue.db", &why));
+	buf_free(&path);
+	buf_free(&why);
+	buf_free(&seg);
 	free(dir);
 }
 
@@ -456,6 +552,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_list_restart),
 		cmocka_unit_test(test_segment_verifies),
+		cmocka_unit_test(test_segment_check),
+		cmocka_unit_test(test_check_cut),
 		cmocka_unit_test(test_recovery_drops_unreferenced_segments),
 		cmocka_unit_test(test_fetch_update_retire),
 	};

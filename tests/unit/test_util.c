@@ -14,6 +14,7 @@
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/idgen.h"
+#include "util/qclock.h"
 #include "util/ratelimit.h"
 #include "util/strutil.h"
 
@@ -90,6 +91,22 @@ static void test_ids(void **state)
 	assert_false(idgen_parse("zz", &c));
 }
 
+/* the queue's clock: the wall clock at its anchor, then monotonic */
+static void test_qclock(void **state)
+{
+	struct timespec wall;
+	uint64_t a, b;
+
+	qclock_init();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	a = qclock_now_us();
+	b = qclock_now_us();
+	assert_true(b >= a);
+	assert_true(qclock_now() - wall.tv_sec <= 1 &&
+	    wall.tv_sec - qclock_now() <= 1);
+	assert_true(qclock_skew() == 0);	/* no step in a microsecond */
+}
+
 static void test_ratelimit(void **state)
 {
 	struct ratelimit *r = ratelimit_new(60, 3);
@@ -117,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_domain_keys),
 		cmocka_unit_test(test_escape_and_numbers),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_qclock),
 		cmocka_unit_test(test_ratelimit),
 	};
 
