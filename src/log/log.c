@@ -69,11 +69,21 @@ void log_fatal(const char *fmt, ...)
 	exit(1);
 }
 
+#define LOG_RING 8
+static _Thread_local struct buf log_ring[LOG_RING];
+static _Thread_local unsigned log_ring_next;
+
+void log_thread_end(void)
+{
+	unsigned i;
+
+	for (i = 0; i < LOG_RING; i++)
+		buf_free(&log_ring[i]);
+}
+
 const char *log_value(const char *s, size_t len)
 {
-	static _Thread_local struct buf ring[8];
-	static _Thread_local unsigned next;
-	struct buf *b = &ring[next++ % 8];
+	struct buf *b = &log_ring[log_ring_next++ % LOG_RING];
 	size_t i;
 	int plain = len > 0;
 

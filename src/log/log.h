@@ -25,6 +25,9 @@ void log_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 /* log_value - s (len bytes, from the network) quoted and escaped for a line */
 const char *log_value(const char *s, size_t len);
+/* log_thread_end - free this thread's log_value() buffers: the last call
+ * of a thread that used them */
+void log_thread_end(void);
 
 #define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)

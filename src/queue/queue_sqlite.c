@@ -673,6 +673,7 @@ static void *queue_writer_main(void *arg)
 		pthread_mutex_lock(&q->mu);
 	}
 	pthread_mutex_unlock(&q->mu);
+	log_thread_end();
 	return NULL;
 }
 
@@ -1219,6 +1220,7 @@ static void *queue_reader_main(void *arg)
 		pthread_mutex_lock(&q->mu);
 	}
 	pthread_mutex_unlock(&q->mu);
+	log_thread_end();
 	return NULL;
 }
 

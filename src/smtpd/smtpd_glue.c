@@ -39,7 +39,7 @@ struct smtpd_conn {
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
 	bool data_partial;	/* the DATA bytes so far end inside a line */
-	time_t line_start;	/* monotonic second a pending line began, or 0 */
+	int64_t line_start;	/* smtpd_mono_ms() a pending line began, or 0 */
 	bool line_clocked;	/* the timeouts armed are what it has left */
 	char long_head[6];	/* the first bytes of that line */
 	bool tls;
@@ -78,12 +78,13 @@ static void smtpd_conn_timeouts(struct smtpd_conn *c, long long seconds)
 	c->line_clocked = false;
 }
 
-static time_t smtpd_mono_now(void)
+/* smtpd_mono_ms - the monotonic clock in milliseconds (never 0) */
+static int64_t smtpd_mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
 }
 
 /* smtpd_conn_line_done - a line ended: the next one has its full time */
@@ -483,7 +484,8 @@ static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
 	    c->srv->cfg->idle_timeout;
 	bool partial = c->data_mode ? c->data_partial :
 	    evbuffer_get_length(in) > 0 || c->skip_line;
-	time_t now;
+	struct timeval left;
+	int64_t now, spent;
 
 	if (!partial) {
 		c->line_start = 0;
@@ -493,7 +495,7 @@ static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
 		}
 		return true;
 	}
-	now = smtpd_mono_now();
+	now = smtpd_mono_ms();
 	if (c->line_start == 0) {
 		c->line_start = now;
 		if (c->line_clocked) {
@@ -502,12 +504,15 @@ static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
 		}
 		return true;
 	}
-	if (now - c->line_start >= limit) {
+	spent = now - c->line_start;
+	if (spent >= limit * 1000) {
 		smtpd_session_timeout(c->sess, &c->out);
 		smtpd_conn_close(c);
 		return false;
 	}
-	smtpd_conn_timeouts(c, limit - (now - c->line_start));
+	left.tv_sec = (time_t)((limit * 1000 - spent) / 1000);
+	left.tv_usec = (suseconds_t)((limit * 1000 - spent) % 1000 * 1000);
+	bufferevent_set_timeouts(c->bev, &left, &left);
 	c->line_clocked = true;
 	return true;
 }

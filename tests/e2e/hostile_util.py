@@ -10,6 +10,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from etrnd_harness import RawSMTP
 
 CLIENT = "client.test"
@@ -206,3 +208,60 @@ def wrap_tls(c, timeout=10):
     c.sock.settimeout(timeout)
     c.sock = client_context().wrap_socket(c.sock, server_hostname="relay.test")
     return c
+
+
+# --- a small file system for the queue ----------------------------------------
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 40 MB tmpfs as the first etrnd's queue_dir (d0/queue)."""
+    mnt = tmp_path / "d0" / "queue"
+    mnt.mkdir(parents=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m,mode=0700",
+                        "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail("cannot mount a tmpfs here (the test needs root): " +
+                    r.stderr.strip())
+    yield str(mnt)
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill_to(path, free_left):
+    """A filler file that leaves about free_left bytes free."""
+    filler = os.path.join(path, "filler")
+    try:
+        os.unlink(filler)
+    except FileNotFoundError:
+        pass
+    n = free_bytes(path) - free_left
+    assert n > 0
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, n)
+    finally:
+        os.close(fd)
+    assert abs(free_bytes(path) - free_left) < (1 << 20)
+    return filler
+
+
+def fill_all(path):
+    """Leave no byte free: fill_to() a little, then write until ENOSPC.
+    Returns the filler files."""
+    files = [fill_to(path, 256 << 10)]
+    last = os.path.join(path, "filler-last")
+    fd = os.open(last, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"f" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    files.append(last)
+    assert free_bytes(path) < 4096
+    return files

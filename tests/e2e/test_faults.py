@@ -14,6 +14,8 @@ import pytest
 from etrnd_harness import Etrnd, free_port
 from peers import SmtpPeer, wait_for
 from peers import peer_factory  # noqa: F401 (fixture)
+from hostile_util import ehlo, fill_all, integrity_ok
+from hostile_util import small_fs  # noqa: F401 (fixture)
 
 SENDER = "sender@origin.test"
 
@@ -355,7 +357,7 @@ def test_truncated_database_detected(etrnd_factory, peer_factory):
     assert d.etrn("site.test")[0] == 253
     assert wait_for(lambda: len(peer.messages) == kept + 1, 30), \
         (len(peer.messages), kept)
-    assert d.queued_json() == []
+    assert wait_for(lambda: d.queued_json() == [], 15)
     # the segment files are kept while the quarantined database needs them
     assert os.listdir(f"{d.queue_dir}/seg") or os.listdir(qdir)
 
@@ -389,3 +391,65 @@ def test_flipped_byte_in_a_database_page(etrnd_factory):
     assert len(d.queued_json()) == 300
     with d.db() as db:
         assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+# --- D7: the file system fills up while outcomes are recorded -----------------
+
+def test_full_disk_during_state_updates(small_fs, etrnd_factory,
+                                        peer_factory):
+    """The queue's file system is full when a flush records its outcomes
+    (delivered for most, a 550 and so a DSN for one): the transaction
+    rolls back as a whole, every recipient keeps its previous state (held),
+    no half-written row, no DSN without its failure, and etrnd keeps
+    running and refuses new mail with 452.  With space back, the next
+    ETRN delivers again (duplicates, never loss) and the DSN goes out."""
+    sender_peer = peer_factory(SmtpPeer)
+    peer = peer_factory(SmtpPeer,
+                        rcpt_replies={"nobody@site.test":
+                                      "550 5.1.1 no such user"})
+    d = etrnd_factory(extra="queue_min_free = 1M\n",
+                      domains=static("origin.test", sender_peer.port,
+                                     mode="retry")
+                      + static("site.test", peer.port))
+    assert d.queue_dir == small_fs
+    tokens = [f"full-{i}" for i in range(10)]
+    for t in tokens:
+        d.submit(SENDER, [f"{t}@site.test"], body(t))
+    d.submit(SENDER, ["nobody@site.test"], body("to-nobody"))
+    before = {r["qid"]: (r["state"], r["attempts"]) for r in d.queued_json()}
+    assert len(before) == 11
+
+    fillers = fill_all(small_fs)
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: len(peer.messages) == 10, 15), len(peer.messages)
+    assert wait_for(lambda: d.log_lines("event=store_error",
+                                        "op=record_outcomes"), 15), \
+        d.read_log()[-3000:]
+    time.sleep(0.5)
+    after = {r["qid"]: (r["state"], r["attempts"]) for r in d.queued_json()}
+    assert after == before                     # nothing half-recorded
+    assert integrity_ok(d)
+    assert sender_peer.messages == []          # no DSN without its failure
+    code, lines = RawLine.mail(d)
+    assert code == 452, lines                  # and no 250 for new mail
+    assert d.proc.poll() is None
+
+    for f in fillers:
+        os.unlink(f)
+    assert wait_for(lambda: RawLine.mail(d)[0] == 250, 15, step=0.25)
+    assert d.etrn("site.test")[0] == 253
+    assert wait_for(lambda: d.queued_json() == [], 20), d.queued_json()
+    assert set(subjects(peer)) == set(tokens)
+    (dsn,) = sender_peer.wait_messages(1)
+    assert b"nobody@site.test" in dsn.content
+    assert integrity_ok(d)
+
+
+class RawLine:
+    @staticmethod
+    def mail(d):
+        c = ehlo(d)
+        try:
+            return c.cmd("MAIL FROM:<disk@client.test>")
+        finally:
+            c.close()

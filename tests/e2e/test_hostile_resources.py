@@ -17,6 +17,8 @@ import pytest
 from hostile_util import (connect_from, ehlo, expect, integrity_ok,
                           messages, msg_count, queue_files, rss_kb,
                           stored_contents, try_reply, wait_for)
+from hostile_util import free_bytes as _free, fill_to as _fill_to
+from hostile_util import small_fs  # noqa: F401 (fixture)
 
 CAPS = "max_connections = 20\nmax_connections_per_client = 5\n"
 
@@ -309,43 +311,6 @@ def test_x4_oversize_refused_nothing_left_behind(etrnd_factory):
 # --- X5: low disk ------------------------------------------------------------
 
 RESERVE = 16 << 20            # queue_min_free, set explicitly below
-
-
-@pytest.fixture
-def small_fs(tmp_path):
-    """A 40 MB tmpfs as the first etrnd's queue_dir (d0/queue)."""
-    mnt = tmp_path / "d0" / "queue"
-    mnt.mkdir(parents=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m,mode=0700",
-                        "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail("cannot mount a tmpfs here (the test needs root): " +
-                    r.stderr.strip())
-    yield str(mnt)
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def _free(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def _fill_to(path, free_left):
-    """A filler file that leaves about free_left bytes free."""
-    filler = os.path.join(path, "filler")
-    try:
-        os.unlink(filler)
-    except FileNotFoundError:
-        pass
-    n = _free(path) - free_left
-    assert n > 0
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        os.posix_fallocate(fd, 0, n)
-    finally:
-        os.close(fd)
-    assert abs(_free(path) - free_left) < (1 << 20)
-    return filler
 
 
 def _mail_reply(d, size_param=""):
