@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define SMTPD_LINES_PER_EVENT 100	/* then yield to other clients */
+#define SMTPD_LINGER 2			/* s to read past our close */
 
 struct smtpd_conn {
 	struct smtpd_conn *prev, *next;
@@ -36,6 +37,7 @@ struct smtpd_conn {
 	bool data_mode;
 	bool storing;		/* a commit is in flight: reading paused */
 	bool closing;		/* flush the output, then free */
+	bool lingering;		/* half-closed: dropping input until EOF */
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
 	bool data_partial;	/* the DATA bytes so far end inside a line */
@@ -48,6 +50,7 @@ struct smtpd_conn {
 	bool tarpit;		/* replies held back after repeated errors */
 	struct event *tarpit_ev;
 	struct event *close_ev;	/* closing with TLS: look again for the end */
+	struct event *hs_ev;	/* the TLS handshake's deadline */
 	time_t close_deadline;
 	struct smtpd_client cl;
 	int spill_fd;
@@ -69,6 +72,7 @@ struct smtpd_server {
 };
 
 static void smtpd_conn_process(struct smtpd_conn *c);
+static void smtpd_handshake_cb(evutil_socket_t fd, short what, void *arg);
 
 static void smtpd_conn_timeouts(struct smtpd_conn *c, long long seconds)
 {
@@ -116,6 +120,7 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	event_free(c->resume);
 	event_free(c->tarpit_ev);
 	event_free(c->close_ev);
+	event_free(c->hs_ev);
 	net_release(c->slot);
 	smtpd_session_free(c->sess);
 	buf_free(&c->out);
@@ -137,12 +142,32 @@ static void smtpd_conn_gone(struct smtpd_conn *c)
 	smtpd_conn_free(c);
 }
 
+/*
+ * smtpd_conn_flush - send the replies gathered so far.  On plain TCP with
+ * nothing queued in the bufferevent they go straight to the socket: a
+ * reply nearly always fits, and the bufferevent would enable and then
+ * disable write events for it (two epoll_ctl calls per reply, the
+ * largest cost per message in the profile).  What the socket does not
+ * take, or any error, goes through the bufferevent as before, which
+ * reports the error.
+ */
 static void smtpd_conn_flush(struct smtpd_conn *c)
 {
-	if (c->out.len > 0 && c->bev) {
-		bufferevent_write(c->bev, c->out.p, c->out.len);
-		buf_reset(&c->out);
+	size_t done = 0;
+
+	if (c->out.len == 0 || c->bev == NULL)
+		return;
+	if (!c->tls &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		ssize_t w = send(bufferevent_getfd(c->bev), c->out.p, c->out.len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0)
+			done = (size_t)w;
 	}
+	if (done < c->out.len)
+		bufferevent_write(c->bev, c->out.p + done, c->out.len - done);
+	buf_reset(&c->out);
 }
 
 static bool smtpd_conn_output_empty(struct smtpd_conn *c)
@@ -158,19 +183,45 @@ static bool smtpd_conn_output_empty(struct smtpd_conn *c)
  * (a peer that stops reading).  Waiting for a write callback alone left
  * every TLS session that ended with QUIT allocated, holding its
  * connection slot for good.
+ *
+ * On plain TCP the socket is then half-closed and what the client still
+ * sends is read and dropped until it closes too, for at most
+ * SMTPD_LINGER seconds: closing with unread input makes the kernel reset
+ * the connection, which can throw away our last reply (a 421 to a client
+ * that pipelined junk) before the client has read it.
  */
 static void smtpd_conn_close_check(struct smtpd_conn *c)
 {
-	struct timeval tick = { 0, 20000 };
+	struct timeval tick = { 0, 20000 }, linger = { SMTPD_LINGER, 0 };
 
-	if (c->bev == NULL || smtpd_conn_output_empty(c) ||
+	if (c->bev == NULL || c->lingering ||
 	    time(NULL) >= c->close_deadline) {
 		smtpd_conn_gone(c);
 		return;
 	}
-	/* the filter's own output drains with a write callback */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (smtpd_conn_output_empty(c)) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+
+		if (c->tls || shutdown(bufferevent_getfd(c->bev), SHUT_WR) != 0) {
+			smtpd_conn_gone(c);
+			return;
+		}
+		c->lingering = true;
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+		bufferevent_enable(c->bev, EV_READ);
+		evtimer_add(c->close_ev, &linger);
+		return;
+	}
+	/* the filter's own output drains with a write callback; a peer that
+	 * stops reading meets the deadline */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		evtimer_add(c->close_ev, &tick);
+	} else {
+		struct timeval left = { c->close_deadline - time(NULL), 0 };
+
+		evtimer_add(c->close_ev, &left);
+	}
 }
 
 static void smtpd_close_cb(evutil_socket_t fd, short what, void *arg)
@@ -201,9 +252,14 @@ static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		/* the TLS handshake finished */
+		evtimer_del(c->hs_ev);
 		log_info("event=starttls sid=%s version=%s", c->sid,
 		    tls_version(bev));
 		smtpd_session_tls_started(c->sess, tls_version(bev));
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && evtimer_pending(c->hs_ev, NULL)) {
+		smtpd_handshake_cb(-1, 0, c);	/* silent in the handshake */
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->storing) {
@@ -222,7 +278,15 @@ static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 
 static void smtpd_read_cb(struct bufferevent *bev, void *arg)
 {
-	smtpd_conn_process(arg);
+	struct smtpd_conn *c = arg;
+
+	if (c->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	smtpd_conn_process(c);
 }
 
 static void smtpd_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -332,6 +396,7 @@ static void smtpd_conn_store(struct smtpd_conn *c)
 static void smtpd_conn_starttls(struct smtpd_conn *c)
 {
 	struct bufferevent *tb;
+	struct timeval hs = { 0, 0 };
 
 	smtpd_conn_flush(c);
 	/* nothing the client sent in clear after STARTTLS is ever read */
@@ -348,6 +413,21 @@ static void smtpd_conn_starttls(struct smtpd_conn *c)
 	bufferevent_setcb(tb, smtpd_read_cb, smtpd_write_cb, smtpd_event_cb, c);
 	smtpd_conn_timeouts(c, c->srv->cfg->idle_timeout);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
+	/* the whole handshake within idle_timeout: a ClientHello trickled a
+	 * byte at a time does not hold the connection longer */
+	hs.tv_sec = (time_t)c->srv->cfg->idle_timeout;
+	evtimer_add(c->hs_ev, &hs);
+}
+
+static void smtpd_handshake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	if (c->dead)
+		return;
+	/* nothing can be said to a client that never finished it */
+	log_info("event=disconnect sid=%s reason=tls_handshake_timeout", c->sid);
+	smtpd_conn_gone(c);
 }
 
 /* smtpd_conn_data - feed buffered DATA bytes; false when nothing is left */
@@ -642,6 +722,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
 	c->tarpit_ev = evtimer_new(srv->base, smtpd_tarpit_cb, c);
 	c->close_ev = evtimer_new(srv->base, smtpd_close_cb, c);
+	c->hs_ev = evtimer_new(srv->base, smtpd_handshake_cb, c);
 	c->bev = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	c->next = srv->conns;

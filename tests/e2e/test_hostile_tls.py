@@ -259,6 +259,43 @@ def test_t3_broken_handshakes_close_only_that_connection(tls_etrnd):
 
 # --- T4: no AUTH in clear, no credentials in the log -------------------------
 
+def test_t6_a_trickled_handshake_is_cut_at_the_deadline(etrnd_factory,
+                                                        cert):
+    """A ClientHello sent one byte every 0.4 s never leaves the socket
+    quiet for idle_timeout (2 s), yet the handshake must end 2 s after
+    STARTTLS: the connection is closed, and another client is served
+    meanwhile."""
+    d = etrnd_factory(extra=tls_extra(*cert) + "idle_timeout = 2s\n")
+    c = ehlo(d)
+    expect(c, "STARTTLS", 220)
+    hello = _client_hello()
+    t0 = time.time()
+    closed = False
+    for i in range(len(hello)):
+        try:
+            c.sock.sendall(hello[i:i + 1])
+        except OSError:
+            closed = True
+            break
+        if time.time() - t0 > 8:
+            break
+        c.sock.settimeout(0.4)
+        try:
+            got = c.sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            got = b""
+        if got == b"" or got[:1] == b"\x15":   # EOF, or a TLS alert
+            closed = True
+            break
+    took = time.time() - t0
+    assert closed, f"still open after {took:.1f} s"
+    assert 1.5 < took < 4, took
+    _served(d)
+    assert d.log_lines("reason=tls_handshake_timeout")
+
+
 def test_t4_auth_not_offered_and_never_succeeds(tls_etrnd):
     secret = "Tr0ub4dor&3-secret"
     creds = base64.b64encode(f"\0alice\0{secret}".encode()).decode()
