@@ -6,6 +6,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "net/listener.h"
+#include "net/srvconn.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "smtpc/smtpc_conn.h"
@@ -49,18 +50,15 @@ struct odmr_server {
 struct odmr_conn {
 	struct odmr_conn *prev, *next;
 	struct odmr_server *srv;
-	struct bufferevent *bev;
+	struct srvconn sc;	/* the socket, replies, STARTTLS, the end */
 	struct odmr_session *sess;
 	struct net_slot *slot;
 	struct event *delay;	/* a refused AUTH's reply waits on it */
-	struct buf out;
 	char sid[17];
 	char addr[64];
 	unsigned char bytes[16];
 	int family;
-	bool tls;
 	bool busy;		/* waiting for the store or a delay */
-	bool closing;
 	bool dead;
 	bool in_process;
 	bool reversed;
@@ -93,12 +91,10 @@ static void odmr_free(struct odmr_conn *c)
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->bev)
-		bufferevent_free(c->bev);
+	srvconn_free(&c->sc);
 	event_free(c->delay);
 	net_release(c->slot);
 	odmr_session_free(c->sess);
-	buf_free(&c->out);
 	free(c);
 	if (srv->stopping && srv->conns == NULL && srv->stop_done) {
 		void (*done)(void *) = srv->stop_done;
@@ -111,10 +107,7 @@ static void odmr_free(struct odmr_conn *c)
 static void odmr_gone(struct odmr_conn *c)
 {
 	if (c->busy || c->in_process) {
-		if (c->bev) {
-			bufferevent_free(c->bev);
-			c->bev = NULL;
-		}
+		srvconn_drop(&c->sc);
 		c->dead = true;
 		return;
 	}
@@ -123,63 +116,60 @@ static void odmr_gone(struct odmr_conn *c)
 
 static void odmr_flush(struct odmr_conn *c)
 {
-	if (c->out.len > 0 && c->bev) {
-		bufferevent_write(c->bev, c->out.p, c->out.len);
-		buf_reset(&c->out);
-	}
-}
-
-static bool odmr_output_empty(struct odmr_conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	    (!c->tls || tls_output_pending(c->bev) == 0);
-}
-
-static void odmr_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct odmr_conn *c = arg;
-
-	if (c->closing && odmr_output_empty(c))
-		odmr_gone(c);
+	srvconn_flush(&c->sc);
 }
 
 static void odmr_close(struct odmr_conn *c)
 {
-	odmr_flush(c);
-	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (odmr_output_empty(c))
-		odmr_gone(c);
+	srvconn_close(&c->sc);
 }
 
-static void odmr_event_cb(struct bufferevent *bev, short what, void *arg)
+/* the connection's callbacks (net/srvconn.h) */
+
+static void odmr_sc_connected(void *arg, const char *version)
 {
 	struct odmr_conn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		log_info("event=starttls sid=%s service=odmr version=%s",
-		    c->sid, tls_version(bev));
-		odmr_session_tls_started(c->sess);
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->busy) {
-		log_info("event=disconnect sid=%s service=odmr reason=timeout",
-		    c->sid);
-		buf_printf(&c->out, "421 4.4.2 %s Error: timeout exceeded\r\n",
-		    c->srv->cfg->hostname);
-		odmr_close(c);
-		return;
-	}
-	if (!c->closing)
-		log_info("event=disconnect sid=%s service=odmr reason=%s", c->sid,
-		    what & BEV_EVENT_EOF ? "client_closed" : "error");
-	odmr_gone(c);
+	log_info("event=starttls sid=%s service=odmr version=%s", c->sid,
+	    version);
+	odmr_session_tls_started(c->sess);
 }
 
-static void odmr_read_cb(struct bufferevent *bev, void *arg)
+static bool odmr_sc_timeout(void *arg)
+{
+	struct odmr_conn *c = arg;
+
+	if (c->busy)
+		return false;
+	log_info("event=disconnect sid=%s service=odmr reason=timeout", c->sid);
+	buf_printf(&c->sc.out, "421 4.4.2 %s Error: timeout exceeded\r\n",
+	    c->srv->cfg->hostname);
+	odmr_close(c);
+	return true;
+}
+
+static void odmr_sc_lost(void *arg, bool eof)
+{
+	struct odmr_conn *c = arg;
+
+	log_info("event=disconnect sid=%s service=odmr reason=%s", c->sid,
+	    eof ? "client_closed" : "error");
+}
+
+static void odmr_sc_gone(void *arg)
+{
+	odmr_gone(arg);
+}
+
+static void odmr_sc_read(void *arg)
 {
 	odmr_process(arg);
 }
+
+static const struct srvconn_ops odmr_sc_ops = {
+	odmr_sc_read, odmr_sc_timeout, odmr_sc_lost, odmr_sc_connected,
+	odmr_sc_gone,
+};
 
 /* --- authentication limits (the session's env) --- */
 
@@ -217,7 +207,7 @@ static void odmr_delay_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	odmr_flush(c);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_enable(c->sc.bev, EV_READ);
 	odmr_process(c);
 }
 
@@ -229,7 +219,7 @@ static void odmr_auth_delay(struct odmr_conn *c)
 	struct timeval tv = { n >= 3 ? 4 : n >= 2 ? 2 : 1, 0 };
 
 	c->busy = true;
-	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_disable(c->sc.bev, EV_READ);
 	evtimer_add(c->delay, &tv);
 }
 
@@ -390,8 +380,7 @@ static void odmr_end(void *arg, struct smtpc_conn *cc,
 	    strlen(odmr_session_user(c->sess))), c->delivered,
 	    fail ? " reason=" : "", fail ? log_value(fail->text,
 	    strlen(fail->text)) : "");
-	c->cc = NULL;
-	c->bev = NULL;		/* smtpc_conn frees it */
+	c->cc = NULL;		/* it freed the bufferevent */
 	if (c->recording || c->fetching)
 		return;		/* their callbacks finish the job */
 	if (c->batch) {
@@ -409,7 +398,7 @@ static void odmr_reverse(struct odmr_conn *c)
 		odmr_next, odmr_msg_done, odmr_end
 	};
 	struct smtpc_params p;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = bufferevent_get_input(c->sc.bev);
 
 	/* bytes pipelined after ATRN would be taken for the customer's
 	 * replies (SECURITY.md E10): they are dropped */
@@ -418,12 +407,12 @@ static void odmr_reverse(struct odmr_conn *c)
 	memset(&p, 0, sizeof(p));
 	p.helo = c->srv->cfg->hostname;
 	p.tls = CONFIG_TLS_NONE;	/* no second TLS inside this one */
-	p.tls_active = c->tls;
+	p.tls_active = c->sc.tls;
 	c->reversed = true;
 	c->dom_i = 0;
 	c->after_id = 0;
-	c->cc = smtpc_conn_start(c->srv->base, c->bev, false, NULL,
-	    odmr_session_user(c->sess), &p, &cbs, c);
+	c->cc = smtpc_conn_start(c->srv->base, srvconn_release(&c->sc), false,
+	    NULL, odmr_session_user(c->sess), &p, &cbs, c);
 	odmr_feed_fetch(c);
 }
 
@@ -452,14 +441,14 @@ static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
 	if (st != QUEUE_OK || msgs == 0) {
 		metrics_atrn(st != QUEUE_OK ? 451 : 453);
 		odmr_unclaim_all(c);
-		buf_puts(&c->out, st != QUEUE_OK ?
+		buf_puts(&c->sc.out, st != QUEUE_OK ?
 		    "451 4.3.0 Unable to process ATRN request now\r\n" :
 		    "453 4.7.0 You have no mail\r\n");
 		log_info("event=atrn sid=%s user=%s reply=%s", c->sid,
 		    log_value(user, strlen(user)), st != QUEUE_OK ? "451" :
 		    "453");
 		odmr_flush(c);
-		bufferevent_enable(c->bev, EV_READ);
+		bufferevent_enable(c->sc.bev, EV_READ);
 		odmr_process(c);
 		return;
 	}
@@ -467,7 +456,7 @@ static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
 	    " recipients=%llu", c->sid, log_value(user, strlen(user)),
 	    (unsigned long long)msgs, (unsigned long long)rcpts);
 	metrics_atrn(250);
-	buf_puts(&c->out, "250 2.0.0 OK now reversing the connection\r\n");
+	buf_puts(&c->sc.out, "250 2.0.0 OK now reversing the connection\r\n");
 	odmr_reverse(c);
 }
 
@@ -487,33 +476,21 @@ static void odmr_atrn(struct odmr_conn *c)
 			c->atrn.n = 0;
 			metrics_atrn(451);
 			log_info("event=atrn sid=%s reply=451 reason=busy", c->sid);
-			buf_puts(&c->out, "451 4.3.0 Unable to process ATRN"
+			buf_puts(&c->sc.out, "451 4.3.0 Unable to process ATRN"
 			    " request now: its mail is being delivered\r\n");
 			return;
 		}
 		doms[i] = c->atrn.domain[i];
 	}
 	c->busy = true;
-	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_disable(c->sc.bev, EV_READ);
 	queue_count(c->srv->q, doms, c->atrn.n, false, odmr_counted_cb, c);
 }
 
 static void odmr_starttls(struct odmr_conn *c)
 {
-	struct bufferevent *tb;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-
-	odmr_flush(c);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	tb = tls_server_upgrade(c->srv->base, c->bev, c->srv->tls);
-	if (tb == NULL) {
+	if (!srvconn_starttls(&c->sc, c->srv->tls))
 		odmr_gone(c);
-		return;
-	}
-	c->bev = tb;
-	c->tls = true;
-	bufferevent_setcb(tb, odmr_read_cb, odmr_write_cb, odmr_event_cb, c);
-	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
 static void odmr_act(struct odmr_conn *c, enum odmr_action act)
@@ -541,12 +518,12 @@ static void odmr_process(struct odmr_conn *c)
 	struct evbuffer *in;
 	unsigned handled = 0;
 
-	if (c->bev == NULL || c->closing || c->busy || c->reversed ||
+	if (c->sc.bev == NULL || c->sc.closing || c->busy || c->reversed ||
 	    c->in_process)
 		return;
-	in = bufferevent_get_input(c->bev);
+	in = bufferevent_get_input(c->sc.bev);
 	c->in_process = true;
-	while (!c->closing && !c->busy && !c->reversed && c->bev != NULL &&
+	while (!c->sc.closing && !c->busy && !c->reversed && c->sc.bev != NULL &&
 	    handled++ < 100) {
 		struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
 		char *line;
@@ -556,25 +533,25 @@ static void odmr_process(struct odmr_conn *c)
 			if (evbuffer_get_length(in) > ODMR_LINE_MAX) {
 				evbuffer_drain(in, evbuffer_get_length(in));
 				odmr_act(c, odmr_session_line_error(c->sess,
-				    &c->out));
+				    &c->sc.out));
 			}
 			break;
 		}
 		len = (size_t)eol.pos;
 		if (len + 1 > ODMR_LINE_MAX || len == 0) {
 			evbuffer_drain(in, len + 1);
-			odmr_act(c, odmr_session_line_error(c->sess, &c->out));
+			odmr_act(c, odmr_session_line_error(c->sess, &c->sc.out));
 			continue;
 		}
 		line = xmalloc(len + 1);
 		evbuffer_remove(in, line, len + 1);
 		if (line[len - 1] != '\r') {
 			free(line);
-			odmr_act(c, odmr_session_line_error(c->sess, &c->out));
+			odmr_act(c, odmr_session_line_error(c->sess, &c->sc.out));
 			continue;
 		}
 		line[len - 1] = '\0';
-		odmr_act(c, odmr_session_line(c->sess, line, len - 1, &c->out));
+		odmr_act(c, odmr_session_line(c->sess, line, len - 1, &c->sc.out));
 		OPENSSL_cleanse(line, len);	/* it may have held a password */
 		free(line);
 	}
@@ -583,7 +560,7 @@ static void odmr_process(struct odmr_conn *c)
 		odmr_free(c);
 		return;
 	}
-	if (c->bev != NULL && !c->busy && !c->reversed)
+	if (c->sc.bev != NULL && !c->busy && !c->reversed)
 		odmr_flush(c);
 }
 
@@ -593,7 +570,6 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	struct odmr_server *srv = arg;
 	struct odmr_conn *c = xcalloc(1, sizeof(*c));
 	struct odmr_env env;
-	struct timeval tv = { srv->cfg->idle_timeout, 0 };
 	unsigned port;
 
 	net_sockaddr_parts(sa, c->addr, sizeof(c->addr), &c->family, c->bytes,
@@ -615,19 +591,17 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (!srvconn_open(&c->sc, srv->base, fd, srv->cfg->idle_timeout,
+	    &odmr_sc_ops, c, c->sid, " service=odmr")) {
 		odmr_free(c);
 		return;
 	}
 	metrics_inc(MET_ODMR_SESSIONS);
 	log_info("event=connect sid=%s service=odmr client=%s port=%u", c->sid,
 	    c->addr, port);
-	bufferevent_setcb(c->bev, odmr_read_cb, odmr_write_cb, odmr_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	odmr_session_greet(c->sess, &c->out);
+	odmr_session_greet(c->sess, &c->sc.out);
 	odmr_flush(c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->sc.bev, EV_READ | EV_WRITE);
 }
 
 struct odmr_server *odmr_server_new(struct event_base *base,

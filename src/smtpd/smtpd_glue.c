@@ -6,6 +6,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "net/listener.h"
+#include "net/srvconn.h"
 #include "queue/queue.h"
 #include "smtp/smtp_cmd.h"
 #include "tls/tls.h"
@@ -24,34 +25,28 @@
 #include <unistd.h>
 
 #define SMTPD_LINES_PER_EVENT 100	/* then yield to other clients */
-#define SMTPD_LINGER 2			/* s to read past our close */
 
 struct smtpd_conn {
 	struct smtpd_conn *prev, *next;
 	struct smtpd_server *srv;
-	struct bufferevent *bev;
+	struct srvconn sc;	/* the socket, replies, STARTTLS, the end */
 	struct smtpd_session *sess;
 	struct net_slot *slot;
 	struct event *resume;
-	struct buf out;
 	bool data_mode;
 	bool storing;		/* a commit is in flight: reading paused */
-	bool closing;		/* flush the output, then free */
-	bool lingering;		/* half-closed: dropping input until EOF */
 	bool dead;		/* the socket is gone; free when the commit answers */
 	bool skip_line;		/* discarding an over-long line up to its LF */
 	bool data_partial;	/* the DATA bytes so far end inside a line */
 	int64_t line_start;	/* smtpd_mono_ms() a pending line began, or 0 */
 	bool line_clocked;	/* the timeouts armed are what it has left */
 	char long_head[6];	/* the first bytes of that line */
-	bool tls;
 	bool in_etrn_call;	/* etrn_request() may answer before it returns */
 	bool in_process;	/* inside smtpd_conn_process(): free at its end */
 	bool tarpit;		/* replies held back after repeated errors */
 	struct event *tarpit_ev;
-	struct event *close_ev;	/* closing with TLS: look again for the end */
-	struct event *hs_ev;	/* the TLS handshake's deadline */
-	time_t close_deadline;
+	struct event *greet_ev;	/* greeting_delay: the 220 waits on it */
+	bool greet_pending;	/* the 220 is not sent yet */
 	struct smtpd_client cl;
 	int spill_fd;
 	uint64_t spill_len;
@@ -72,13 +67,10 @@ struct smtpd_server {
 };
 
 static void smtpd_conn_process(struct smtpd_conn *c);
-static void smtpd_handshake_cb(evutil_socket_t fd, short what, void *arg);
 
 static void smtpd_conn_timeouts(struct smtpd_conn *c, long long seconds)
 {
-	struct timeval tv = { (time_t)seconds, 0 };
-
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	srvconn_timeouts(&c->sc, seconds * 1000);
 	c->line_clocked = false;
 }
 
@@ -113,17 +105,14 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	if (c->bev)
-		bufferevent_free(c->bev);
+	srvconn_free(&c->sc);
 	if (c->spill_fd >= 0)
 		close(c->spill_fd);
 	event_free(c->resume);
 	event_free(c->tarpit_ev);
-	event_free(c->close_ev);
-	event_free(c->hs_ev);
+	event_free(c->greet_ev);
 	net_release(c->slot);
 	smtpd_session_free(c->sess);
-	buf_free(&c->out);
 	free(c);
 }
 
@@ -132,162 +121,67 @@ static void smtpd_conn_gone(struct smtpd_conn *c)
 {
 	if (c->storing || c->in_process) {
 		/* the commit callback still holds c: free it there */
-		if (c->bev) {
-			bufferevent_free(c->bev);
-			c->bev = NULL;
-		}
+		srvconn_drop(&c->sc);
 		c->dead = true;
 		return;
 	}
 	smtpd_conn_free(c);
 }
 
-/*
- * smtpd_conn_flush - send the replies gathered so far.  On plain TCP with
- * nothing queued in the bufferevent they go straight to the socket: a
- * reply nearly always fits, and the bufferevent would enable and then
- * disable write events for it (two epoll_ctl calls per reply, the
- * largest cost per message in the profile).  What the socket does not
- * take, or any error, goes through the bufferevent as before, which
- * reports the error.
- */
 static void smtpd_conn_flush(struct smtpd_conn *c)
 {
-	size_t done = 0;
-
-	if (c->out.len == 0 || c->bev == NULL)
-		return;
-	if (!c->tls &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		ssize_t w = send(bufferevent_getfd(c->bev), c->out.p, c->out.len,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w > 0)
-			done = (size_t)w;
-	}
-	if (done < c->out.len)
-		bufferevent_write(c->bev, c->out.p + done, c->out.len - done);
-	buf_reset(&c->out);
-}
-
-static bool smtpd_conn_output_empty(struct smtpd_conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	    (!c->tls || tls_output_pending(c->bev) == 0);
-}
-
-/*
- * smtpd_conn_close_check - free a closing c once all it wrote has left.
- * With TLS the filter's output drains into the socket's, and no callback
- * tells us when that one is empty: look again shortly, up to a deadline
- * (a peer that stops reading).  Waiting for a write callback alone left
- * every TLS session that ended with QUIT allocated, holding its
- * connection slot for good.
- *
- * On plain TCP the socket is then half-closed and what the client still
- * sends is read and dropped until it closes too, for at most
- * SMTPD_LINGER seconds: closing with unread input makes the kernel reset
- * the connection, which can throw away our last reply (a 421 to a client
- * that pipelined junk) before the client has read it.
- */
-static void smtpd_conn_close_check(struct smtpd_conn *c)
-{
-	struct timeval tick = { 0, 20000 }, linger = { SMTPD_LINGER, 0 };
-
-	if (c->bev == NULL || c->lingering ||
-	    time(NULL) >= c->close_deadline) {
-		smtpd_conn_gone(c);
-		return;
-	}
-	if (smtpd_conn_output_empty(c)) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-
-		if (c->tls || shutdown(bufferevent_getfd(c->bev), SHUT_WR) != 0) {
-			smtpd_conn_gone(c);
-			return;
-		}
-		c->lingering = true;
-		evbuffer_drain(in, evbuffer_get_length(in));
-		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-		bufferevent_enable(c->bev, EV_READ);
-		evtimer_add(c->close_ev, &linger);
-		return;
-	}
-	/* the filter's own output drains with a write callback; a peer that
-	 * stops reading meets the deadline */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		evtimer_add(c->close_ev, &tick);
-	} else {
-		struct timeval left = { c->close_deadline - time(NULL), 0 };
-
-		evtimer_add(c->close_ev, &left);
-	}
-}
-
-static void smtpd_close_cb(evutil_socket_t fd, short what, void *arg)
-{
-	smtpd_conn_close_check(arg);
-}
-
-static void smtpd_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct smtpd_conn *c = arg;
-
-	if (c->closing)
-		smtpd_conn_close_check(c);
+	srvconn_flush(&c->sc);
 }
 
 static void smtpd_conn_close(struct smtpd_conn *c)
 {
-	smtpd_conn_flush(c);
-	c->closing = true;
-	c->close_deadline = time(NULL) + c->srv->cfg->idle_timeout;
-	bufferevent_disable(c->bev, EV_READ);
-	smtpd_conn_close_check(c);
+	srvconn_close(&c->sc);
 }
 
-static void smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
+/* the connection's callbacks (net/srvconn.h) */
+
+static void smtpd_sc_connected(void *arg, const char *version)
 {
 	struct smtpd_conn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		/* the TLS handshake finished */
-		evtimer_del(c->hs_ev);
-		log_info("event=starttls sid=%s version=%s", c->sid,
-		    tls_version(bev));
-		smtpd_session_tls_started(c->sess, tls_version(bev));
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && evtimer_pending(c->hs_ev, NULL)) {
-		smtpd_handshake_cb(-1, 0, c);	/* silent in the handshake */
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->storing) {
-		smtpd_session_timeout(c->sess, &c->out);
-		smtpd_conn_close(c);
-		return;
-	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		if (!c->closing)
-			log_info("event=disconnect sid=%s reason=%s%s", c->sid,
-			    what & BEV_EVENT_EOF ? "client_closed" : "error",
-			    smtpd_session_in_data(c->sess) ? " in=data" : "");
-		smtpd_conn_gone(c);
-	}
+	log_info("event=starttls sid=%s version=%s", c->sid, version);
+	smtpd_session_tls_started(c->sess, version);
 }
 
-static void smtpd_read_cb(struct bufferevent *bev, void *arg)
+static bool smtpd_sc_timeout(void *arg)
 {
 	struct smtpd_conn *c = arg;
 
-	if (c->lingering) {
-		struct evbuffer *in = bufferevent_get_input(bev);
-
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	smtpd_conn_process(c);
+	if (c->storing)
+		return false;
+	smtpd_session_timeout(c->sess, &c->sc.out);
+	smtpd_conn_close(c);
+	return true;
 }
+
+static void smtpd_sc_lost(void *arg, bool eof)
+{
+	struct smtpd_conn *c = arg;
+
+	log_info("event=disconnect sid=%s reason=%s%s", c->sid,
+	    eof ? "client_closed" : "error",
+	    smtpd_session_in_data(c->sess) ? " in=data" : "");
+}
+
+static void smtpd_sc_gone(void *arg)
+{
+	smtpd_conn_gone(arg);
+}
+
+static void smtpd_sc_read(void *arg)
+{
+	smtpd_conn_process(arg);
+}
+
+static const struct srvconn_ops smtpd_sc_ops = {
+	smtpd_sc_read, smtpd_sc_timeout, smtpd_sc_lost, smtpd_sc_connected,
+	smtpd_sc_gone,
+};
 
 static void smtpd_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -335,7 +229,7 @@ static void smtpd_spill_reset(struct smtpd_conn *c)
 /* smtpd_conn_bye - the 421 of a shutdown, then close */
 static void smtpd_conn_bye(struct smtpd_conn *c)
 {
-	buf_printf(&c->out, "421 4.3.2 %s Service shutting down\r\n",
+	buf_printf(&c->sc.out, "421 4.3.2 %s Service shutting down\r\n",
 	    c->srv->cfg->hostname);
 	smtpd_conn_close(c);
 }
@@ -352,7 +246,7 @@ static void smtpd_stored_cb(void *arg, enum queue_status st)
 		smtpd_conn_free(c);
 		return;
 	}
-	smtpd_session_queued(c->sess, st, &c->out);
+	smtpd_session_queued(c->sess, st, &c->sc.out);
 	if (c->srv->draining) {
 		smtpd_conn_bye(c);	/* after its 250: the transaction is done */
 		return;
@@ -382,7 +276,7 @@ static void smtpd_conn_store(struct smtpd_conn *c)
 	if (e != 0) {
 		queue_msg_free(m);
 		smtpd_session_queued(c->sess, e == ENOSPC ? QUEUE_ENOSPC :
-		    QUEUE_ETEMP, &c->out);
+		    QUEUE_ETEMP, &c->sc.out);
 		return;
 	}
 	/*
@@ -395,39 +289,10 @@ static void smtpd_conn_store(struct smtpd_conn *c)
 
 static void smtpd_conn_starttls(struct smtpd_conn *c)
 {
-	struct bufferevent *tb;
-	struct timeval hs = { 0, 0 };
-
-	smtpd_conn_flush(c);
-	/* nothing the client sent in clear after STARTTLS is ever read */
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	tb = tls_server_upgrade(c->srv->base, c->bev, c->srv->tls);
-	if (tb == NULL) {
+	if (!srvconn_starttls(&c->sc, c->srv->tls)) {
 		log_err("event=starttls_error sid=%s", c->sid);
 		smtpd_conn_gone(c);
-		return;
 	}
-	c->bev = tb;
-	c->tls = true;
-	bufferevent_setcb(tb, smtpd_read_cb, smtpd_write_cb, smtpd_event_cb, c);
-	smtpd_conn_timeouts(c, c->srv->cfg->idle_timeout);
-	bufferevent_enable(tb, EV_READ | EV_WRITE);
-	/* the whole handshake within idle_timeout: a ClientHello trickled a
-	 * byte at a time does not hold the connection longer */
-	hs.tv_sec = (time_t)c->srv->cfg->idle_timeout;
-	evtimer_add(c->hs_ev, &hs);
-}
-
-static void smtpd_handshake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtpd_conn *c = arg;
-
-	if (c->dead)
-		return;
-	/* nothing can be said to a client that never finished it */
-	log_info("event=disconnect sid=%s reason=tls_handshake_timeout", c->sid);
-	smtpd_conn_gone(c);
 }
 
 /* smtpd_conn_data - feed buffered DATA bytes; false when nothing is left */
@@ -441,7 +306,7 @@ static bool smtpd_conn_data(struct smtpd_conn *c, struct evbuffer *in)
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return false;
 	used = smtpd_session_data(c->sess, v.iov_base, v.iov_len, &act,
-	    &c->out);
+	    &c->sc.out);
 	if (used > 0) {
 		c->data_partial = ((const char *)v.iov_base)[used - 1] != '\n';
 		if (memchr(v.iov_base, '\n', used) != NULL)
@@ -482,11 +347,11 @@ static void smtpd_etrn_reply_cb(void *arg, const char *reply)
 		smtpd_conn_free(c);
 		return;
 	}
-	buf_puts(&c->out, reply);
+	buf_puts(&c->sc.out, reply);
 	if (c->in_etrn_call)
 		return;		/* answered at once: the caller carries on */
 	smtpd_conn_flush(c);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_enable(c->sc.bev, EV_READ);
 	smtpd_conn_process(c);
 }
 
@@ -496,13 +361,13 @@ static void smtpd_conn_etrn(struct smtpd_conn *c)
 		c->sid };
 
 	c->storing = true;
-	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_disable(c->sc.bev, EV_READ);
 	c->in_etrn_call = true;
 	etrn_request(c->srv->etrn, &cl, smtpd_session_etrn(c->sess),
 	    smtpd_session_etrn_plain250(c->sess), smtpd_etrn_reply_cb, c);
 	c->in_etrn_call = false;
 	if (!c->storing)
-		bufferevent_enable(c->bev, EV_READ);
+		bufferevent_enable(c->sc.bev, EV_READ);
 }
 
 static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
@@ -544,10 +409,10 @@ static void smtpd_tarpit_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtpd_conn *c = arg;
 
 	c->tarpit = false;
-	if (c->dead || c->bev == NULL)
+	if (c->dead || c->sc.bev == NULL)
 		return;
 	smtpd_conn_flush(c);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_enable(c->sc.bev, EV_READ);
 	smtpd_conn_process(c);
 }
 
@@ -564,7 +429,6 @@ static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
 	    c->srv->cfg->idle_timeout;
 	bool partial = c->data_mode ? c->data_partial :
 	    evbuffer_get_length(in) > 0 || c->skip_line;
-	struct timeval left;
 	int64_t now, spent;
 
 	if (!partial) {
@@ -586,15 +450,43 @@ static bool smtpd_conn_line_clock(struct smtpd_conn *c, struct evbuffer *in)
 	}
 	spent = now - c->line_start;
 	if (spent >= limit * 1000) {
-		smtpd_session_timeout(c->sess, &c->out);
+		smtpd_session_timeout(c->sess, &c->sc.out);
 		smtpd_conn_close(c);
 		return false;
 	}
-	left.tv_sec = (time_t)((limit * 1000 - spent) / 1000);
-	left.tv_usec = (suseconds_t)((limit * 1000 - spent) % 1000 * 1000);
-	bufferevent_set_timeouts(c->bev, &left, &left);
+	srvconn_timeouts(&c->sc, limit * 1000 - spent);
 	c->line_clocked = true;
 	return true;
+}
+
+/* smtpd_greet_cb - greeting_delay is over and the client kept quiet */
+static void smtpd_greet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_conn *c = arg;
+
+	c->greet_pending = false;
+	smtpd_conn_flush(c);
+}
+
+/*
+ * smtpd_early_talker - the client sent before the greeting: it does not
+ * wait for replies (RFC 5321 4.3.1 and 3.1), which is what spam engines
+ * and smuggling attempts do (SECURITY.md S5).  Nothing it sent is read.
+ */
+static void smtpd_early_talker(struct smtpd_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->sc.bev);
+
+	evtimer_del(c->greet_ev);
+	c->greet_pending = false;
+	log_info("event=early_talker sid=%s bytes=%zu", c->sid,
+	    evbuffer_get_length(in));
+	metrics_inc(MET_EARLY_TALKERS);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	buf_reset(&c->sc.out);
+	buf_printf(&c->sc.out, "554 5.5.0 %s Error: talked before the"
+	    " greeting\r\n", c->srv->cfg->hostname);
+	smtpd_conn_close(c);
 }
 
 static void smtpd_conn_process(struct smtpd_conn *c)
@@ -602,13 +494,18 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 	struct evbuffer *in;
 	unsigned handled = 0, errors;
 
-	if (c->bev == NULL || c->closing || c->storing || c->tarpit ||
+	if (c->sc.bev == NULL || c->sc.closing || c->storing || c->tarpit ||
 	    c->in_process)
 		return;
-	in = bufferevent_get_input(c->bev);
+	in = bufferevent_get_input(c->sc.bev);
+	if (c->greet_pending) {
+		if (evbuffer_get_length(in) > 0)
+			smtpd_early_talker(c);
+		return;
+	}
 	errors = smtpd_session_errors(c->sess);
 	c->in_process = true;
-	while (!c->closing && !c->storing && c->bev != NULL) {
+	while (!c->sc.closing && !c->storing && c->sc.bev != NULL) {
 		struct evbuffer_ptr eol;
 		char line[SMTP_CMD_LINE_MAX + 1];
 		size_t n, len;
@@ -648,7 +545,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			/* an over-long ETRN argument is a bad parameter (501) */
 			act = smtpd_session_line_error(c->sess,
 			    str_caseprefix(c->long_head, 5, "ETRN ") ?
-			    SMTPD_LINE_TOO_LONG_ARG : SMTPD_LINE_TOO_LONG, &c->out);
+			    SMTPD_LINE_TOO_LONG_ARG : SMTPD_LINE_TOO_LONG, &c->sc.out);
 			smtpd_conn_act(c, act);
 			continue;
 		}
@@ -656,7 +553,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		smtpd_conn_line_done(c);
 		if (len == 0 || line[len - 1] != '\r') {
 			act = smtpd_session_line_error(c->sess,
-			    SMTPD_LINE_BARE_LF, &c->out);
+			    SMTPD_LINE_BARE_LF, &c->sc.out);
 			smtpd_conn_act(c, act);
 			continue;
 		}
@@ -667,7 +564,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			break;
 		}
 		act = smtpd_session_line(c->sess, line, len,
-		    evbuffer_get_length(in) > 0, &c->out);
+		    evbuffer_get_length(in) > 0, &c->sc.out);
 		smtpd_conn_act(c, act);
 		/*
 		 * Past a few errors every refusal costs the client a second
@@ -677,11 +574,11 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		    smtpd_session_errors(c->sess) >=
 		    c->srv->cfg->soft_error_limit &&
 		    c->srv->cfg->error_delay > 0 &&
-		    !c->closing && !c->storing && c->bev != NULL) {
+		    !c->sc.closing && !c->storing && c->sc.bev != NULL) {
 			struct timeval d = { (time_t)c->srv->cfg->error_delay, 0 };
 
 			c->tarpit = true;
-			bufferevent_disable(c->bev, EV_READ);
+			bufferevent_disable(c->sc.bev, EV_READ);
 			evtimer_add(c->tarpit_ev, &d);
 			break;
 		}
@@ -691,7 +588,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 		smtpd_conn_free(c);
 		return;
 	}
-	if (c->bev != NULL && !c->tarpit)
+	if (c->sc.bev != NULL && !c->tarpit)
 		smtpd_conn_flush(c);
 }
 
@@ -701,7 +598,6 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	struct smtpd_conn *c = xcalloc(1, sizeof(*c));
 	struct smtpd_client cl;
 	struct smtpd_env env;
-	struct timeval tv = { srv->cfg->idle_timeout, 0 };
 
 	memset(&cl, 0, sizeof(cl));
 	net_sockaddr_parts(sa, cl.addr, sizeof(cl.addr), &cl.family,
@@ -721,31 +617,32 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	c->sess = smtpd_session_new(srv->cfg, &cl, &env);
 	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
 	c->tarpit_ev = evtimer_new(srv->base, smtpd_tarpit_cb, c);
-	c->close_ev = evtimer_new(srv->base, smtpd_close_cb, c);
-	c->hs_ev = evtimer_new(srv->base, smtpd_handshake_cb, c);
-	c->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	c->greet_ev = evtimer_new(srv->base, smtpd_greet_cb, c);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	if (c->bev == NULL) {
-		close(fd);
+	if (!srvconn_open(&c->sc, srv->base, fd, srv->cfg->idle_timeout,
+	    &smtpd_sc_ops, c, c->sid, "")) {
 		smtpd_conn_free(c);
 		return;
 	}
 	metrics_inc(MET_SESSIONS);
 	log_info("event=connect sid=%s client=%s port=%u", c->sid, cl.addr,
 	    cl.port);
-	bufferevent_setcb(c->bev, smtpd_read_cb, smtpd_write_cb,
-	    smtpd_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	/* a read high-water mark bounds what one client can make us buffer */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
-	smtpd_session_greet(c->sess, &c->out);
-	smtpd_conn_flush(c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setwatermark(c->sc.bev, EV_READ, 0, 256 * 1024);
+	smtpd_session_greet(c->sess, &c->sc.out);
+	if (srv->cfg->greeting_delay > 0) {
+		struct timeval d = { (time_t)srv->cfg->greeting_delay, 0 };
+
+		c->greet_pending = true;
+		evtimer_add(c->greet_ev, &d);
+	} else {
+		smtpd_conn_flush(c);
+	}
+	bufferevent_enable(c->sc.bev, EV_READ | EV_WRITE);
 }
 
 void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,
@@ -785,7 +682,7 @@ void smtpd_server_drain(struct smtpd_server *srv)
 	srv->draining = true;
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;
-		if (!c->closing && !c->dead && !c->storing && c->bev &&
+		if (!c->sc.closing && !c->dead && !c->storing && c->sc.bev &&
 		    smtpd_session_idle(c->sess))
 			smtpd_conn_bye(c);
 	}

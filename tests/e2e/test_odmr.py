@@ -289,6 +289,26 @@ def test_etrn_odmr_cram_md5_in_clear(odmr, peer_factory, tmp_path, scheme):
 
 # --- 3. SECURITY.md ---------------------------------------------------------
 
+def test_tls_sessions_that_quit_give_their_slot_back(odmr):
+    """ODMR sessions that end with QUIT under TLS are freed at once: with
+    a cap of 2 per client address, 6 in a row are all served, and the
+    daemon stops promptly (a session left allocated would hold its slot
+    until the idle timeout)."""
+    d = odmr(tls=True, extra="max_connections_per_client = 2\n")
+    for _ in range(6):
+        c = customer(d, src="127.0.0.8")
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+        code, lines = c.cmd("QUIT")
+        assert code == 221, lines
+        c.sock.close()
+        time.sleep(0.2)       # a moment to end it (idle_timeout is 300 s)
+    t0 = time.time()
+    assert d.stop() == []
+    assert time.time() - t0 < 10
+
+
 def test_e7_atrn_before_auth_530(odmr):
     d = odmr()
     d.submit("s@sender.example", ["u@a.example"])

@@ -174,6 +174,19 @@ static void test_put_list_restart(void **state)
 	free(dir);
 }
 
+/* two_records - a segment with messages 42 ("hello") and 43 ("world") */
+static void two_records(struct segment_writer *sw, const char *dir,
+    uint32_t *seg, uint64_t *off, uint32_t *crc, uint32_t *seg2,
+    uint64_t *off2, uint32_t *crc2)
+{
+	assert_int_equal(segment_writer_init(sw, dir, 1), 0);
+	assert_int_equal(segment_append(sw, 42, "hello\r\n", 7, -1, 0, seg,
+	    off, crc), 0);
+	assert_int_equal(segment_append(sw, 43, "world\r\n", 7, -1, 0, seg2,
+	    off2, crc2), 0);
+	assert_int_equal(segment_sync(sw), 0);
+}
+
 static void test_segment_verifies(void **state)
 {
 	char *dir = tmpdir();
@@ -184,12 +197,7 @@ static void test_segment_verifies(void **state)
 	uint32_t seg2, crc2;
 	int fd;
 
-	assert_int_equal(segment_writer_init(&sw, dir, 1), 0);
-	assert_int_equal(segment_append(&sw, 42, "hello\r\n", 7, -1, 0, &seg,
-	    &off, &crc), 0);
-	assert_int_equal(segment_append(&sw, 43, "world\r\n", 7, -1, 0, &seg2,
-	    &off2, &crc2), 0);
-	assert_int_equal(segment_sync(&sw), 0);
+	two_records(&sw, dir, &seg, &off, &crc, &seg2, &off2, &crc2);
 	assert_int_equal(segment_read(dir, seg, off, 42, 7, crc, &out), 0);
 	assert_string_equal(out.p, "hello\r\n");
 	buf_reset(&out);
@@ -222,12 +230,7 @@ static void test_segment_check(void **state)
 	uint64_t off, off2;
 	int fd;
 
-	assert_int_equal(segment_writer_init(&sw, dir, 1), 0);
-	assert_int_equal(segment_append(&sw, 42, "hello\r\n", 7, -1, 0, &seg,
-	    &off, &crc), 0);
-	assert_int_equal(segment_append(&sw, 43, "world\r\n", 7, -1, 0, &seg2,
-	    &off2, &crc2), 0);
-	assert_int_equal(segment_sync(&sw), 0);
+	two_records(&sw, dir, &seg, &off, &crc, &seg2, &off2, &crc2);
 	segment_cursor_init(&cur, dir);
 	assert_int_equal(segment_check(&cur, seg, off, 42, 7, crc), 0);
 	assert_int_equal(segment_check(&cur, seg2, off2, 43, 7, crc2), 0);

@@ -1,0 +1,225 @@
+/* srvconn - one client connection of a server: output, STARTTLS, end */
+#include "net/srvconn.h"
+#include "log/log.h"
+#include "tls/tls.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static void srvconn_close_check(struct srvconn *sc);
+
+static void srvconn_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srvconn_close_check(arg);
+}
+
+static void srvconn_handshake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srvconn *sc = arg;
+
+	log_info("event=disconnect sid=%s%s reason=tls_handshake_timeout",
+	    sc->sid, sc->service);
+	sc->ops->gone(sc->arg);
+}
+
+static void srvconn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct srvconn *sc = arg;
+
+	if (sc->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	sc->ops->read(sc->arg);
+}
+
+static void srvconn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct srvconn *sc = arg;
+
+	if (sc->closing)
+		srvconn_close_check(sc);
+}
+
+static void srvconn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct srvconn *sc = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		evtimer_del(sc->hs_ev);
+		sc->ops->connected(sc->arg, tls_version(bev));
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && evtimer_pending(sc->hs_ev, NULL)) {
+		srvconn_handshake_cb(-1, 0, sc);	/* silent in the handshake */
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && !sc->closing &&
+	    sc->ops->timeout(sc->arg))
+		return;
+	if (!sc->closing)
+		sc->ops->lost(sc->arg, (what & BEV_EVENT_EOF) != 0);
+	sc->ops->gone(sc->arg);
+}
+
+bool srvconn_open(struct srvconn *sc, struct event_base *base, int fd,
+    long long timeout, const struct srvconn_ops *ops, void *arg,
+    const char *sid, const char *service)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->timeout = timeout;
+	sc->ops = ops;
+	sc->arg = arg;
+	sc->sid = sid;
+	sc->service = service;
+	sc->close_ev = evtimer_new(base, srvconn_close_cb, sc);
+	sc->hs_ev = evtimer_new(base, srvconn_handshake_cb, sc);
+	sc->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (sc->bev == NULL) {
+		evutil_closesocket(fd);
+		return false;
+	}
+	bufferevent_setcb(sc->bev, srvconn_read_cb, srvconn_write_cb,
+	    srvconn_event_cb, sc);
+	srvconn_timeouts(sc, timeout * 1000);
+	return true;
+}
+
+void srvconn_drop(struct srvconn *sc)
+{
+	if (sc->bev)
+		bufferevent_free(sc->bev);
+	sc->bev = NULL;
+	if (sc->close_ev)
+		evtimer_del(sc->close_ev);
+	if (sc->hs_ev)
+		evtimer_del(sc->hs_ev);
+}
+
+struct bufferevent *srvconn_release(struct srvconn *sc)
+{
+	struct bufferevent *bev = sc->bev;
+
+	sc->bev = NULL;
+	srvconn_drop(sc);
+	return bev;
+}
+
+void srvconn_free(struct srvconn *sc)
+{
+	srvconn_drop(sc);
+	if (sc->close_ev)
+		event_free(sc->close_ev);
+	if (sc->hs_ev)
+		event_free(sc->hs_ev);
+	sc->close_ev = sc->hs_ev = NULL;
+	buf_free(&sc->out);
+}
+
+void srvconn_timeouts(struct srvconn *sc, long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) };
+
+	if (sc->bev)
+		bufferevent_set_timeouts(sc->bev, &tv, &tv);
+}
+
+void srvconn_flush(struct srvconn *sc)
+{
+	size_t done = 0;
+
+	if (sc->out.len == 0 || sc->bev == NULL)
+		return;
+	if (!sc->tls &&
+	    evbuffer_get_length(bufferevent_get_output(sc->bev)) == 0) {
+		ssize_t w = send(bufferevent_getfd(sc->bev), sc->out.p,
+		    sc->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0)
+			done = (size_t)w;
+	}
+	if (done < sc->out.len)
+		bufferevent_write(sc->bev, sc->out.p + done, sc->out.len - done);
+	buf_reset(&sc->out);
+}
+
+static bool srvconn_output_empty(struct srvconn *sc)
+{
+	return evbuffer_get_length(bufferevent_get_output(sc->bev)) == 0 &&
+	    (!sc->tls || tls_output_pending(sc->bev) == 0);
+}
+
+/* srvconn_close_check - end a closing connection once its output left */
+static void srvconn_close_check(struct srvconn *sc)
+{
+	struct timeval tick = { 0, 20000 }, linger = { SRVCONN_LINGER, 0 };
+
+	if (sc->bev == NULL || sc->lingering ||
+	    time(NULL) >= sc->close_deadline) {
+		sc->ops->gone(sc->arg);
+		return;
+	}
+	if (srvconn_output_empty(sc)) {
+		struct evbuffer *in = bufferevent_get_input(sc->bev);
+
+		if (sc->tls ||
+		    shutdown(bufferevent_getfd(sc->bev), SHUT_WR) != 0) {
+			sc->ops->gone(sc->arg);
+			return;
+		}
+		sc->lingering = true;
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_setwatermark(sc->bev, EV_READ, 0, 0);
+		bufferevent_enable(sc->bev, EV_READ);
+		evtimer_add(sc->close_ev, &linger);
+		return;
+	}
+	/* the filter's own output drains with a write callback; a client
+	 * that stops reading meets the deadline */
+	if (evbuffer_get_length(bufferevent_get_output(sc->bev)) == 0) {
+		evtimer_add(sc->close_ev, &tick);
+	} else {
+		struct timeval left = { sc->close_deadline - time(NULL), 0 };
+
+		evtimer_add(sc->close_ev, &left);
+	}
+}
+
+void srvconn_close(struct srvconn *sc)
+{
+	if (sc->closing)
+		return;
+	srvconn_flush(sc);
+	sc->closing = true;
+	sc->close_deadline = time(NULL) + sc->timeout;
+	if (sc->bev)
+		bufferevent_disable(sc->bev, EV_READ);
+	srvconn_close_check(sc);
+}
+
+bool srvconn_starttls(struct srvconn *sc, SSL_CTX *ctx)
+{
+	struct evbuffer *in = bufferevent_get_input(sc->bev);
+	struct timeval hs = { (time_t)sc->timeout, 0 };
+	struct bufferevent *tb;
+
+	srvconn_flush(sc);
+	/* nothing the client sent in clear after STARTTLS is ever read */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	tb = tls_server_upgrade(bufferevent_get_base(sc->bev), sc->bev, ctx);
+	if (tb == NULL)
+		return false;
+	sc->bev = tb;
+	sc->tls = true;
+	bufferevent_setcb(tb, srvconn_read_cb, srvconn_write_cb,
+	    srvconn_event_cb, sc);
+	srvconn_timeouts(sc, sc->timeout * 1000);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+	evtimer_add(sc->hs_ev, &hs);
+	return true;
+}

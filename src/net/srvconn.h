@@ -1,0 +1,96 @@
+/*
+ * SUMMARY
+ *	srvconn - one client connection of a server (SMTP, ODMR): its output,
+ *	its STARTTLS and its end
+ * DESCRIPTION
+ *	What the two servers share about a connection's bufferevent, so that
+ *	both behave alike:
+ *
+ *	srvconn_flush() sends the replies gathered in out.  On plain TCP with
+ *	nothing queued they go straight to the socket: a reply nearly always
+ *	fits, and the bufferevent would enable and then disable write events
+ *	for it (two epoll_ctl calls per reply).  The rest, and errors, go
+ *	through the bufferevent.
+ *
+ *	srvconn_starttls() drops whatever the client sent in clear after
+ *	STARTTLS, wraps the socket in TLS, and gives the whole handshake
+ *	timeout seconds: a ClientHello trickled a byte at a time does not hold
+ *	the connection longer (the connection just ends: nothing can be said
+ *	to a client that never finished it).
+ *
+ *	srvconn_close() sends what is gathered and ends the connection once it
+ *	has left.  On plain TCP the socket is then half-closed and what the
+ *	client still sends is read and dropped until it closes too, for at
+ *	most SRVCONN_LINGER seconds: closing with unread input makes the
+ *	kernel reset the connection, which can throw away the last reply (a
+ *	421) before the client has read it.  With TLS the filter's output
+ *	drains into the socket's, and no callback says when that is empty: it
+ *	is looked at again every 20 ms, up to timeout seconds (a client that
+ *	stops reading).
+ *
+ *	The owner's callbacks (ops): read (input to process), timeout (the
+ *	idle timeout, outside a close and a handshake: the owner answers 421
+ *	and closes, and returns true, or returns false to end at once), lost
+ *	(EOF or an error outside a close: the owner logs it), connected (the
+ *	TLS handshake is done) and gone (the connection is over: the owner
+ *	frees itself, with srvconn_free(), now or when its pending work
+ *	returns; srvconn_drop() lets go of the socket meanwhile).
+ */
+#ifndef ETRND_NET_SRVCONN_H
+#define ETRND_NET_SRVCONN_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+#include "util/buf.h"
+
+#define SRVCONN_LINGER 2	/* seconds to read past our close */
+
+struct event_base;
+struct bufferevent;
+struct event;
+
+struct srvconn_ops {
+	void (*read)(void *arg);
+	bool (*timeout)(void *arg);
+	void (*lost)(void *arg, bool eof);
+	void (*connected)(void *arg, const char *tls_version);
+	void (*gone)(void *arg);
+};
+
+struct srvconn {
+	struct bufferevent *bev;	/* NULL once dropped */
+	struct buf out;			/* replies not yet flushed */
+	bool tls;
+	bool closing;
+	bool lingering;
+	long long timeout;		/* idle timeout, handshake, close */
+	time_t close_deadline;
+	struct event *close_ev;
+	struct event *hs_ev;
+	const char *sid;		/* for the log */
+	const char *service;		/* "" or " service=odmr" */
+	const struct srvconn_ops *ops;
+	void *arg;
+};
+
+/* srvconn_open - take fd; false when no bufferevent could be made (the
+ * socket is closed then); srvconn_free() is due either way */
+bool srvconn_open(struct srvconn *sc, struct event_base *base, int fd,
+    long long timeout, const struct srvconn_ops *ops, void *arg,
+    const char *sid, const char *service);
+void srvconn_free(struct srvconn *sc);
+void srvconn_drop(struct srvconn *sc);
+void srvconn_flush(struct srvconn *sc);
+void srvconn_close(struct srvconn *sc);
+/* srvconn_timeouts - read and write timeouts, in milliseconds */
+void srvconn_timeouts(struct srvconn *sc, long long ms);
+/* srvconn_release - hand the bufferevent over (ODMR's role reversal):
+ * from now on it belongs to the caller */
+struct bufferevent *srvconn_release(struct srvconn *sc);
+/* srvconn_starttls - false when the upgrade failed (then the owner ends) */
+bool srvconn_starttls(struct srvconn *sc, SSL_CTX *ctx);
+
+#endif
