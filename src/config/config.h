@@ -122,6 +122,7 @@ struct config {
 	long long retry_min;			/* default 300s: first retry after a deferral */
 	long long retry_max;			/* default 4h: the doubling backoff stops here */
 	long long shutdown_grace;		/* default 30s: SIGTERM waits this long for transactions */
+	long long greeting_delay;		/* default 0 (off): wait before the 220; who talks first is dropped */
 	unsigned long long body_memory_limit;	/* default 256k: larger bodies spill to a temporary file */
 	unsigned long long queue_min_free;	/* default 16M: refuse mail (452) below this much free space */
 	unsigned mx_port;			/* default 25: the port of MX hosts */

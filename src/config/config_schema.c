@@ -133,6 +133,10 @@ const struct config_key config_schema[] = {
 	{ "retry_max", CONFIG_T_DURATION, CONFIG_S_GLOBAL, G(retry_max), 0,
 	  NULL, NULL, "4h", 1, 30 * DAY, NULL, true, false,
 	  "the longest wait between two retries" },
+	{ "greeting_delay", CONFIG_T_DURATION, CONFIG_S_GLOBAL,
+	  G(greeting_delay), 0, NULL, NULL, "0", 0, 30, NULL, true, false,
+	  "wait this long before the 220 greeting; a client that sends before"
+	  " it gets 554 and is disconnected (0: greet at once)" },
 	{ "shutdown_grace", CONFIG_T_DURATION, CONFIG_S_GLOBAL,
 	  G(shutdown_grace), 0, NULL, NULL, "30", 0, HOUR, NULL, true, false,
 	  "on SIGTERM, how long mail transactions in progress may take to finish" },

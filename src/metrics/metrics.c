@@ -17,6 +17,8 @@ static const struct {
 	[MET_ODMR_SESSIONS] = { "etrnd_odmr_sessions_total", "ODMR sessions accepted" },
 	[MET_REFUSED_CONNECTIONS] = { "etrnd_connections_refused_total",
 	    "connections refused at connect (total or per-client cap)" },
+	[MET_EARLY_TALKERS] = { "etrnd_early_talkers_total",
+	    "clients that sent before the greeting (greeting_delay): 554" },
 	[MET_MESSAGES_ACCEPTED] = { "etrnd_messages_accepted_total",
 	    "messages answered 250 after DATA (durable)" },
 	[MET_MESSAGES_REFUSED] = { "etrnd_messages_refused_total",

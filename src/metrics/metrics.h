@@ -18,6 +18,7 @@ enum metric {
 	MET_SESSIONS,		/* SMTP sessions accepted */
 	MET_ODMR_SESSIONS,	/* ODMR sessions accepted */
 	MET_REFUSED_CONNECTIONS,	/* 421 at connect: over a cap */
+	MET_EARLY_TALKERS,	/* sent before the greeting: 554, dropped */
 	MET_MESSAGES_ACCEPTED,	/* 250 after DATA: committed */
 	MET_MESSAGES_REFUSED,	/* refused after DATA (size, bare LF, loops) */
 	MET_RCPT_REFUSED,	/* RCPT refused by relay policy */

@@ -169,6 +169,37 @@ def test_s3_lone_cr_lf_refused_and_never_stored(etrnd):
 
 # --- S5: pipelining discipline -----------------------------------------------
 
+
+def test_s5_input_before_the_greeting_is_dropped(etrnd_factory):
+    """With greeting_delay, a client that sends before the 220 (here a
+    whole pipelined transaction) gets 554 and is disconnected; nothing it
+    sent is executed or queued.  A client that waits is greeted and
+    served."""
+    d = etrnd_factory(extra="greeting_delay = 1s\n")
+    s = socket.create_connection(("127.0.0.1", d.port), 10)
+    s.sendall(b"EHLO early.test\r\nMAIL FROM:<e@client.test>\r\n"
+              b"RCPT TO:<e@example.org>\r\nDATA\r\nSubject: x\r\n\r\n"
+              b"early\r\n.\r\n")
+    data = b""
+    s.settimeout(10)
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"554 5.5.0 "), data
+    assert b"220" not in data and b"250" not in data, data
+    assert d.log_lines("event=early_talker")
+    t0 = time.time()
+    c = d.connect()                       # waits, and is greeted
+    assert c.greeting[0] == 220 and time.time() - t0 >= 0.9
+    expect(c, "EHLO patient.test", 250)
+    c.close()
+    time.sleep(0.2)
+    assert msg_count(d) == 0
+
+
 def test_s5_pipelining_after_helo_is_refused(etrnd):
     c = etrnd.connect()
     expect(c, "HELO client.test", 250)

@@ -116,7 +116,7 @@ def series(samples, name):
 
 
 COUNTERS = ("etrnd_smtp_sessions_total", "etrnd_odmr_sessions_total",
-            "etrnd_connections_refused_total",
+            "etrnd_connections_refused_total", "etrnd_early_talkers_total",
             "etrnd_messages_accepted_total", "etrnd_messages_refused_total",
             "etrnd_recipients_refused_total", "etrnd_store_errors_total",
             "etrnd_recipients_delivered_total",
