@@ -266,6 +266,9 @@ class RawPeer:
       after_dot    a reply, "close" (close without replying) or "hang"
       dot_delay    seconds to wait before answering the dot
       greeting "hang": accept and never greet (until stop/release)
+      starttls     (cert, key): offer STARTTLS and do it
+      starttls_reply  what is sent to STARTTLS before the handshake, as
+                   is (default one 220 line; more lines test injection)
 
     Everything is bounded: a connection lives at most `lifetime` seconds,
     a line is at most 64 kB, the hostile writers stop after 20 MB.
@@ -275,7 +278,8 @@ class RawPeer:
                  ehlo=("PIPELINING", "8BITMIME", "SIZE 10240000"),
                  hostile=None, mail_reply=None, rcpt_replies=None,
                  data_reply=None, after_dot="250 2.0.0 OK", dot_delay=0,
-                 lifetime=60):
+                 lifetime=60, starttls=None,
+                 starttls_reply="220 2.0.0 Ready to start TLS\r\n"):
         self.host = host
         self.greeting = greeting or "220 raw.test ESMTP"
         self.ehlo = list(ehlo)
@@ -286,6 +290,8 @@ class RawPeer:
         self.after_dot = after_dot
         self.dot_delay = dot_delay
         self.lifetime = lifetime
+        self.starttls = starttls
+        self.starttls_reply = starttls_reply
         self.lock = threading.Lock()
         self.connections = 0
         self.commands = []
@@ -413,12 +419,28 @@ class RawPeer:
                             pass
                         return
                     lines = ["raw.test"] + self.ehlo
+                    if self.starttls and not isinstance(s, ssl.SSLSocket):
+                        lines.append("STARTTLS")
                     out = "".join(
                         f"250{'-' if i < len(lines) - 1 else ' '}{x}\r\n"
                         for i, x in enumerate(lines))
                     send(out)
                 elif verb == "HELO":
                     send("250 raw.test\r\n")
+                elif verb == "STAR" and self.starttls and \
+                        not isinstance(s, ssl.SSLSocket):
+                    send(self.starttls_reply)
+                    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                    ctx.load_cert_chain(*self.starttls)
+                    with self.lock:
+                        self._socks.remove(s)
+                    s.settimeout(10)
+                    s = ctx.wrap_socket(s, server_side=True)
+                    with self.lock:
+                        self._socks.append(s)
+                        self.commands.append(("TLS", ""))
+                    buf.clear()     # nothing sent in clear counts
+                    envelope = None
                 elif verb == "MAIL":
                     if self.mail_reply:
                         send(self.mail_reply + "\r\n")
@@ -453,7 +475,8 @@ class RawPeer:
                     content = b"".join(
                         (x[1:] if x.startswith(b".") else x) + b"\r\n"
                         for x in bytes(wire[:-3]).split(b"\r\n")[:-1])
-                    rec = Received(envelope[0], envelope[1], content, False,
+                    rec = Received(envelope[0], envelope[1], content,
+                                   isinstance(s, ssl.SSLSocket),
                                    envelope[2].split()[1:], bytes(wire))
                     envelope = None
                     with self.lock:

@@ -382,6 +382,34 @@ def test_tls_must_to_a_peer_offering_starttls(etrnd_factory, peer_factory,
     wait_gone(d, qid)
 
 
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_t5_replies_injected_before_tls_are_discarded(etrnd_factory,
+                                                      peer_factory, tmp_path,
+                                                      pipelining):
+    """SECURITY.md T5: the next hop answers STARTTLS with "220" and, in
+    the same segment, a forged "250" (CVE-2011-0411, the client side).
+    etrnd drops what came in clear after the 220: the handshake succeeds,
+    EHLO is sent again over TLS and every later reply is read from the TLS
+    stream, so the message arrives once and intact."""
+    peer = peer_factory(RawPeer, starttls=make_cert(tmp_path),
+                        starttls_reply="220 2.0.0 Go ahead\r\n"
+                                       "250 2.0.0 injected in clear\r\n",
+                        ehlo=(["PIPELINING"] if pipelining else []) +
+                        ["8BITMIME"])
+    d = etrnd_factory(domains=static("site.test", peer.port,
+                                     extra="tls = must"))
+    qid = d.submit(SENDER, ["u@site.test"], BODY)
+    (m,) = peer.wait_messages(1)
+    assert m.tls is True
+    assert m.content.endswith(BODY)
+    verbs = peer.verbs()
+    tls_at = verbs.index("TLS")
+    assert verbs[:tls_at] == ["EHLO", "STAR"], verbs
+    assert verbs[tls_at + 1:tls_at + 5] == ["EHLO", "MAIL", "RCPT", "DATA"]
+    wait_gone(d, qid)
+    assert len(peer.dots) == 1
+
+
 def test_tls_must_to_a_peer_without_starttls(etrnd_factory, peer_factory):
     peer = peer_factory(SmtpPeer)
     d = etrnd_factory(domains=static("site.test", peer.port,
