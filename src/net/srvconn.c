@@ -1,5 +1,6 @@
 /* srvconn - one client connection of a server: output, STARTTLS, end */
 #include "net/srvconn.h"
+#include "net/listener.h"
 #include "log/log.h"
 #include "tls/tls.h"
 
@@ -68,10 +69,11 @@ static void srvconn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 bool srvconn_open(struct srvconn *sc, struct event_base *base, int fd,
-    long long timeout, const struct srvconn_ops *ops, void *arg,
-    const char *sid, const char *service)
+    struct net_slot *slot, long long timeout, const struct srvconn_ops *ops,
+    void *arg, const char *sid, const char *service)
 {
 	memset(sc, 0, sizeof(*sc));
+	sc->slot = slot;
 	sc->timeout = timeout;
 	sc->ops = ops;
 	sc->arg = arg;
@@ -119,6 +121,8 @@ void srvconn_free(struct srvconn *sc)
 		event_free(sc->hs_ev);
 	sc->close_ev = sc->hs_ev = NULL;
 	buf_free(&sc->out);
+	net_release(sc->slot);
+	sc->slot = NULL;
 }
 
 void srvconn_timeouts(struct srvconn *sc, long long ms)
@@ -173,6 +177,8 @@ static void srvconn_close_check(struct srvconn *sc)
 			return;
 		}
 		sc->lingering = true;
+		net_release(sc->slot);	/* the session is over */
+		sc->slot = NULL;
 		evbuffer_drain(in, evbuffer_get_length(in));
 		bufferevent_setwatermark(sc->bev, EV_READ, 0, 0);
 		bufferevent_enable(sc->bev, EV_READ);

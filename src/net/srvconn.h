@@ -26,7 +26,8 @@
  *	421) before the client has read it.  With TLS the filter's output
  *	drains into the socket's, and no callback says when that is empty: it
  *	is looked at again every 20 ms, up to timeout seconds (a client that
- *	stops reading).
+ *	stops reading).  The connection's slot (net/listener.h: the caps) is
+ *	given back when the lingering starts: the session is over.
  *
  *	The owner's callbacks (ops): read (input to process), timeout (the
  *	idle timeout, outside a close and a handshake: the owner answers 421
@@ -51,6 +52,7 @@
 struct event_base;
 struct bufferevent;
 struct event;
+struct net_slot;
 
 struct srvconn_ops {
 	void (*read)(void *arg);
@@ -74,13 +76,14 @@ struct srvconn {
 	const char *service;		/* "" or " service=odmr" */
 	const struct srvconn_ops *ops;
 	void *arg;
+	struct net_slot *slot;		/* released when the session ends */
 };
 
-/* srvconn_open - take fd; false when no bufferevent could be made (the
- * socket is closed then); srvconn_free() is due either way */
+/* srvconn_open - take fd and its slot; false when no bufferevent could be
+ * made (the socket is closed then); srvconn_free() is due either way */
 bool srvconn_open(struct srvconn *sc, struct event_base *base, int fd,
-    long long timeout, const struct srvconn_ops *ops, void *arg,
-    const char *sid, const char *service);
+    struct net_slot *slot, long long timeout, const struct srvconn_ops *ops,
+    void *arg, const char *sid, const char *service);
 void srvconn_free(struct srvconn *sc);
 void srvconn_drop(struct srvconn *sc);
 void srvconn_flush(struct srvconn *sc);

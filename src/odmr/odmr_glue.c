@@ -52,7 +52,6 @@ struct odmr_conn {
 	struct odmr_server *srv;
 	struct srvconn sc;	/* the socket, replies, STARTTLS, the end */
 	struct odmr_session *sess;
-	struct net_slot *slot;
 	struct event *delay;	/* a refused AUTH's reply waits on it */
 	char sid[17];
 	char addr[64];
@@ -93,7 +92,6 @@ static void odmr_free(struct odmr_conn *c)
 		c->next->prev = c->prev;
 	srvconn_free(&c->sc);
 	event_free(c->delay);
-	net_release(c->slot);
 	odmr_session_free(c->sess);
 	free(c);
 	if (srv->stopping && srv->conns == NULL && srv->stop_done) {
@@ -578,7 +576,6 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	    (unsigned long long)(time(NULL) & 0xffffffff),
 	    (unsigned long long)(++srv->seq & 0xfffffff));
 	c->srv = srv;
-	c->slot = slot;
 	memset(&env, 0, sizeof(env));
 	env.auth_allowed = odmr_auth_allowed;
 	env.auth_done = odmr_auth_done;
@@ -591,7 +588,7 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	if (srv->conns)
 		srv->conns->prev = c;
 	srv->conns = c;
-	if (!srvconn_open(&c->sc, srv->base, fd, srv->cfg->idle_timeout,
+	if (!srvconn_open(&c->sc, srv->base, fd, slot, srv->cfg->idle_timeout,
 	    &odmr_sc_ops, c, c->sid, " service=odmr")) {
 		odmr_free(c);
 		return;

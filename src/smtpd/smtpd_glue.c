@@ -31,7 +31,6 @@ struct smtpd_conn {
 	struct smtpd_server *srv;
 	struct srvconn sc;	/* the socket, replies, STARTTLS, the end */
 	struct smtpd_session *sess;
-	struct net_slot *slot;
 	struct event *resume;
 	bool data_mode;
 	bool storing;		/* a commit is in flight: reading paused */
@@ -111,7 +110,6 @@ static void smtpd_conn_free(struct smtpd_conn *c)
 	event_free(c->resume);
 	event_free(c->tarpit_ev);
 	event_free(c->greet_ev);
-	net_release(c->slot);
 	smtpd_session_free(c->sess);
 	free(c);
 }
@@ -612,7 +610,6 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	env.etrn_plain250 = plain250;
 	c->cl = cl;
 	c->srv = srv;
-	c->slot = slot;
 	c->spill_fd = -1;
 	c->sess = smtpd_session_new(srv->cfg, &cl, &env);
 	c->resume = event_new(srv->base, -1, 0, smtpd_resume_cb, c);
@@ -623,7 +620,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	if (!srvconn_open(&c->sc, srv->base, fd, srv->cfg->idle_timeout,
+	if (!srvconn_open(&c->sc, srv->base, fd, slot, srv->cfg->idle_timeout,
 	    &smtpd_sc_ops, c, c->sid, "")) {
 		smtpd_conn_free(c);
 		return;
