@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 static void srvconn_close_check(struct srvconn *sc);
@@ -170,8 +171,13 @@ static void srvconn_close_check(struct srvconn *sc)
 	}
 	if (srvconn_output_empty(sc)) {
 		struct evbuffer *in = bufferevent_get_input(sc->bev);
+		int unread = 0;
 
-		if (sc->tls ||
+		/* nothing unread (a client that sent QUIT and waits): a plain
+		 * close sends no reset; else linger */
+		if (sc->tls || (evbuffer_get_length(in) == 0 &&
+		    ioctl(bufferevent_getfd(sc->bev), FIONREAD, &unread) == 0 &&
+		    unread == 0) ||
 		    shutdown(bufferevent_getfd(sc->bev), SHUT_WR) != 0) {
 			sc->ops->gone(sc->arg);
 			return;

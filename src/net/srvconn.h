@@ -19,11 +19,12 @@
  *	to a client that never finished it).
  *
  *	srvconn_close() sends what is gathered and ends the connection once it
- *	has left.  On plain TCP the socket is then half-closed and what the
- *	client still sends is read and dropped until it closes too, for at
- *	most SRVCONN_LINGER seconds: closing with unread input makes the
- *	kernel reset the connection, which can throw away the last reply (a
- *	421) before the client has read it.  With TLS the filter's output
+ *	has left.  On plain TCP, when the client sent more than was read, the
+ *	socket is then half-closed and what the client still sends is read
+ *	and dropped until it closes too, for at most SRVCONN_LINGER seconds:
+ *	closing with unread input makes the kernel reset the connection,
+ *	which can throw away the last reply (a 421) before the client has
+ *	read it.  A client that sent QUIT and waits is simply closed.  With TLS the filter's output
  *	drains into the socket's, and no callback says when that is empty: it
  *	is looked at again every 20 ms, up to timeout seconds (a client that
  *	stops reading).  The connection's slot (net/listener.h: the caps) is
