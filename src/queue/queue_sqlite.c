@@ -44,7 +44,8 @@ enum qjob_kind {
 	QJOB_DUE,
 	QJOB_OLD,
 	QJOB_SHAPE,
-	QJOB_CHECK,		/* the background check after start-up */
+	QJOB_CHECK,		/* a step of the check after start-up (its own
+				 * thread, so no reader waits behind it) */
 };
 
 struct qjob {
@@ -114,6 +115,9 @@ struct queue {
 	sqlite3_stmt *upd_rcpt, *msg_pending, *msg_seg, *del_rcpts, *del_msg,
 	    *seg_release, *seg_live, *seg_del;
 	uint64_t checked, quarantined;	/* by the check after start-up */
+	pthread_t checker;
+	sqlite3 *cdb;			/* the checker's connection */
+	bool checking;			/* the checker was started */
 };
 
 static const char queue_schema[] =
@@ -1173,11 +1177,6 @@ static int queue_q_due(struct queue *q, struct qjob *j)
 	    &j->rows);
 }
 
-static int queue_q_check(struct queue *q, struct qjob *j)
-{
-	return queue_check_chunk(j->db, q->dir, q->segdir, j->id, &j->rows);
-}
-
 /* what the reader threads run, per kind of job */
 static int (*const queue_readers[])(struct queue *, struct qjob *) = {
 	[QJOB_SUMMARY] = queue_q_summary,
@@ -1188,7 +1187,6 @@ static int (*const queue_readers[])(struct queue *, struct qjob *) = {
 	[QJOB_DUE] = queue_q_due,
 	[QJOB_OLD] = queue_q_old,
 	[QJOB_SHAPE] = queue_q_shape,
-	[QJOB_CHECK] = queue_q_check,
 };
 #define QUEUE_NREADERS (sizeof(queue_readers) / sizeof(queue_readers[0]))
 
@@ -1338,9 +1336,48 @@ void queue_show(struct queue *q, uint64_t id, queue_text_cb *cb, void *arg)
 static void queue_check_cb(void *arg, enum queue_status st,
     const struct buf *rows);
 
-static void queue_check_step(struct queue *q, uint64_t after)
+/*
+ * queue_checker_main - the check after start-up, on a thread and a
+ * connection of its own: a 1,000,000-message queue takes seconds to
+ * check, and an ETRN's fetch must not wait behind it.  Each step's rows
+ * go to the loop (queue_check_cb), which quarantines what they name.
+ */
+static void *queue_checker_main(void *arg)
 {
-	queue_read_job(q, QJOB_CHECK, NULL, after, queue_check_cb, q);
+	struct queue *q = arg;
+	uint64_t after = 0;
+
+	for (;;) {
+		struct qjob *j = queue_job_new(QJOB_CHECK, q);
+		unsigned long long last = 0;
+		unsigned n = 0;
+		const char *end;
+
+		j->text_cb = queue_check_cb;
+		if (queue_check_chunk(q->cdb, q->dir, q->segdir, after,
+		    &j->rows) != SQLITE_OK) {
+			log_err("event=store_error op=check sqlite=%d",
+			    sqlite3_errcode(q->cdb));
+			j->st = QUEUE_ETEMP;
+			buf_reset(&j->rows);
+		}
+		/* the last row says where this step ended */
+		end = j->rows.len > 1 ? memrchr(j->rows.p, '\n',
+		    j->rows.len - 1) : NULL;
+		end = end ? end + 1 : j->rows.p;
+		if (end && strncmp(end, "end\t", 4) == 0)
+			sscanf(end, "end\t%llu\t%u", &last, &n);
+		queue_finish(q, j);
+		pthread_mutex_lock(&q->mu);
+		if (q->stopping || n < QUEUE_CHECK_CHUNK) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		pthread_mutex_unlock(&q->mu);
+		after = last;
+	}
+	log_thread_end();
+	return NULL;
 }
 
 /* queue_check_bad - a "bad" row: the recipient is quarantined */
@@ -1380,7 +1417,7 @@ static void queue_check_cb(void *arg, enum queue_status st,
 		return;
 	if (st != QUEUE_OK) {
 		log_err("event=store_check_failed");
-		return;
+		return;		/* the checker has stopped */
 	}
 	for (p = rows->p, end = p ? p + rows->len : NULL; p && p < end; p++)
 		cap += *p == '\n';
@@ -1407,9 +1444,7 @@ static void queue_check_cb(void *arg, enum queue_status st,
 		queue_update(q, o, nout, NULL, 0, NULL, NULL);
 	else
 		free(o);
-	if (n == QUEUE_CHECK_CHUNK)
-		queue_check_step(q, last);
-	else
+	if (n < QUEUE_CHECK_CHUNK)
 		log_info("event=store_checked messages=%llu quarantined=%llu",
 		    (unsigned long long)q->checked,
 		    (unsigned long long)q->quarantined);
@@ -1697,7 +1732,17 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 		buf_printf(err, "cannot start queue threads");
 		goto fail;	/* start-up only: the process exits */
 	}
-	queue_check_step(q, 0);
+	if (queue_db_open(path.p, &q->cdb, false, err) != SQLITE_OK ||
+	    pthread_create(&q->checker, NULL, queue_checker_main, q) != 0) {
+		/* the check is a help, not a need: run without it */
+		log_err("event=store_check_failed detail=\"cannot start the"
+		    " check after start-up\"");
+		if (q->cdb)
+			sqlite3_close(q->cdb);
+		q->cdb = NULL;
+	} else {
+		q->checking = true;
+	}
 	buf_free(&path);
 	buf_free(&qdir);
 	return q;
@@ -1721,6 +1766,8 @@ void queue_close(struct queue *q)
 	pthread_cond_broadcast(&q->rd[0].cond);
 	pthread_cond_broadcast(&q->rd[1].cond);
 	pthread_mutex_unlock(&q->mu);
+	if (q->checking)
+		pthread_join(q->checker, NULL);
 	pthread_join(q->writer, NULL);
 	pthread_join(q->rd[0].th, NULL);
 	pthread_join(q->rd[1].th, NULL);
@@ -1739,6 +1786,8 @@ void queue_close(struct queue *q)
 	sqlite3_finalize(q->seg_del);
 	sqlite3_close(q->rd[0].db);
 	sqlite3_close(q->rd[1].db);
+	if (q->cdb)
+		sqlite3_close(q->cdb);
 	sqlite3_close(q->wdb);
 	segment_writer_close(&q->seg);
 	pthread_mutex_destroy(&q->mu);
