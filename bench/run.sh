@@ -494,6 +494,13 @@ if [[ ${BENCH_DELIVERY:-yes} == yes ]]; then
 	. "$ROOT/bench/delivery.sh"
 fi
 
+# The load part: 10,000 sessions held open, mail through a share of them,
+# the caps and slowloris clients (bench/load.sh; writes $OUT/load.md)
+if [[ ${BENCH_LOAD:-yes} == yes ]]; then
+	# shellcheck source=bench/load.sh
+	. "$ROOT/bench/load.sh"
+fi
+
 # ---------------------------------------------------------------------------
 # Report.
 pf_warn=$(grep -E 'warning:|fatal:|panic:' "$PF/maillog" 2>/dev/null | grep -vc 'not owned by postfix' || true)
@@ -569,6 +576,10 @@ report() {
 	if [[ -s $OUT/delivery.md ]]; then
 		echo
 		cat "$OUT/delivery.md"
+	fi
+	if [[ -s $OUT/load.md ]]; then
+		echo
+		cat "$OUT/load.md"
 	fi
 }
 
