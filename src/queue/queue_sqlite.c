@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define QUEUE_BATCH_MAX 256		/* messages per commit at most */
@@ -1346,6 +1348,13 @@ static void *queue_checker_main(void *arg)
 {
 	struct queue *q = arg;
 	uint64_t after = 0;
+
+	/* only what is left over: the lowest CPU and disk priority, for this
+	 * thread alone (Linux) */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0 ||
+	    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, gettid(),
+	    3 << 13 /* IOPRIO_CLASS_IDLE */) != 0)
+		log_debug("event=check_priority errno=%d", errno);
 
 	for (;;) {
 		struct qjob *j = queue_job_new(QJOB_CHECK, q);
