@@ -299,6 +299,13 @@ def test_damaged_segment_record_quarantined(etrnd_factory, peer_factory):
     assert wait_for(lambda: "fresh" in subjects(peer), 15)
     d.etrnctl("delete", head)
     assert set(states(d)) == {tail}
+    # the operator restores the damaged record (here: flips the byte back)
+    # and requeues the message: it is delivered
+    flip(f"{d.queue_dir}/seg/{seg:08X}.seg", off + 24 + size // 2)
+    r = d.etrnctl("requeue", tail)
+    assert "1" in r.stdout, r.stdout          # one recipient made due
+    assert wait_for(lambda: states(d) == {}, 15), states(d)
+    assert wait_for(lambda: len(subjects(peer)) == 6, 15), subjects(peer)
 
 
 def test_missing_segment_file_quarantined(etrnd_factory, peer_factory):
