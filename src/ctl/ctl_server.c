@@ -7,6 +7,7 @@
 #include "sched/sched.h"
 #include "util/idgen.h"
 #include "util/qclock.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -94,19 +95,15 @@ static void ctl_admin_cb(void *arg, enum queue_status st, uint64_t msgs,
 	const char *p, *end;
 
 	if (st == QUEUE_OK && !c->dead) {
-		for (p = domains->p, end = p ? p + domains->len : NULL;
-		    p && p < end;) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			char dom[256];
-			size_t n = (size_t)((nl ? nl : end) - p);
+		const char *ln;
+		char dom[256];
+		size_t n;
 
-			if (n > 0 && n < sizeof(dom)) {
-				memcpy(dom, p, n);
-				dom[n] = '\0';
+		p = domains->p;
+		end = p ? p + domains->len : NULL;
+		while ((ln = str_next_line(&p, end, &n)) != NULL)
+			if (str_copy_line(dom, sizeof(dom), ln, n))
 				sched_kick(c->cs->s, dom);
-			}
-			p = nl ? nl + 1 : end;
-		}
 	}
 	buf_printf(&row, "%llu\n", (unsigned long long)rcpts);
 	ctl_result_cb(c, st, &row);

@@ -114,8 +114,9 @@ static void etrn_counted(void *arg, enum queue_status st, uint64_t msgs,
     uint64_t rcpts, const struct buf *domains)
 {
 	struct etrn_req *r = arg;
-	const char *p, *end;
+	const char *p, *end, *ln;
 	unsigned started = 0, busy = 0;
+	size_t n;
 
 	if (st != QUEUE_OK) {
 		etrn_answer(r, "458 4.3.0 Unable to queue messages for node %s",
@@ -132,20 +133,16 @@ static void etrn_counted(void *arg, enum queue_status st, uint64_t msgs,
 		return;
 	}
 	/* one flush per domain that has mail; a running one is joined */
-	for (p = domains->p, end = p + domains->len; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
+	for (p = domains->p, end = p + domains->len;
+	    (ln = str_next_line(&p, end, &n)) != NULL;) {
 		char dom[256];
-		size_t n = (size_t)((nl ? nl : end) - p);
 
-		if (n > 0 && n < sizeof(dom)) {
-			memcpy(dom, p, n);
-			dom[n] = '\0';
-			if (sched_flush(r->e->s, dom) == SCHED_FLUSH_BUSY)
-				busy++;
-			else
-				started++;
-		}
-		p = nl ? nl + 1 : end;
+		if (!str_copy_line(dom, sizeof(dom), ln, n))
+			continue;
+		if (sched_flush(r->e->s, dom) == SCHED_FLUSH_BUSY)
+			busy++;
+		else
+			started++;
 	}
 	if (started == 0 && busy > 0) {
 		etrn_answer(r, "458 4.3.0 Unable to queue messages for node %s"

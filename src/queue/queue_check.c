@@ -191,9 +191,21 @@ static int salvage_table(sqlite3 *from, sqlite3 *db, const char *table,
 	n = sqlite3_column_count(sel);
 	buf_reset(&sql);
 	buf_printf(&sql, "INSERT OR IGNORE INTO %s(", table);
-	for (i = 0; i < n; i++)
-		buf_printf(&sql, "%s\"%s\"", i ? "," : "",
-		    sqlite3_column_name(sel, i));
+	for (i = 0; i < n; i++) {
+		const char *col = sqlite3_column_name(sel, i);
+
+		/* the names come from a damaged file: only plain ones are
+		 * spliced into the statement */
+		if (col == NULL || col[0] == '\0' ||
+		    strspn(col, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+		    strlen(col)) {
+			log_err("event=salvage_unreadable table=%s"
+			    " error=\"odd column name\"", table);
+			rc = SQLITE_OK;
+			goto out;
+		}
+		buf_printf(&sql, "%s%s", i ? "," : "", col);
+	}
 	buf_puts(&sql, ") VALUES(");
 	for (i = 0; i < n; i++)
 		buf_printf(&sql, "%s?%d", i ? "," : "", i + 1);

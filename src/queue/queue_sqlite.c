@@ -1417,10 +1417,10 @@ static void queue_check_cb(void *arg, enum queue_status st,
 {
 	struct queue *q = arg;
 	struct queue_outcome *o;
-	const char *p, *end;
+	const char *p, *end, *ln;
 	unsigned long long last = 0;
 	unsigned n = 0;
-	size_t nout = 0, cap = 0;
+	size_t nout = 0, cap = 0, len;
 
 	if (q->stopping)
 		return;
@@ -1431,12 +1431,10 @@ static void queue_check_cb(void *arg, enum queue_status st,
 	for (p = rows->p, end = p ? p + rows->len : NULL; p && p < end; p++)
 		cap += *p == '\n';
 	o = xcalloc(cap + 1, sizeof(*o));
-	for (p = rows->p; p && p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	for (p = rows->p; (ln = str_next_line(&p, end, &len)) != NULL;) {
 		char row[600];
 
-		snprintf(row, sizeof(row), "%.*s", (int)len, p);
+		snprintf(row, sizeof(row), "%.*s", (int)len, ln);
 		if (strncmp(row, "db\t", 3) == 0)
 			log_err("event=store_damaged file=queue.db reason=%s"
 			    " action=salvage_at_next_start",
@@ -1445,7 +1443,6 @@ static void queue_check_cb(void *arg, enum queue_status st,
 			nout += queue_check_bad(&o[nout], row);
 		else
 			sscanf(row, "end\t%llu\t%u", &last, &n);
-		p += len + 1;
 	}
 	q->checked += n;
 	q->quarantined += nout;

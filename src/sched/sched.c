@@ -9,6 +9,7 @@
 #include "util/buf.h"
 #include "util/idgen.h"
 #include "util/qclock.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 
 #include <event2/event.h>
@@ -602,19 +603,16 @@ static void sched_old_cb(void *arg, enum queue_status st,
 {
 	struct sched *s = arg;
 	struct sched_sweep *w = s->sweep;
-	const char *p, *end;
+	const char *p, *end, *ln;
+	size_t n;
 
 	for (p = rows->p, end = p ? p + rows->len : NULL;
-	    st == QUEUE_OK && p && p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = (size_t)((nl ? nl : end) - p);
-
+	    st == QUEUE_OK && (ln = str_next_line(&p, end, &n)) != NULL;) {
 		if (n > 0) {
 			w->domains = xrealloc(w->domains,
 			    (w->n + 1) * sizeof(*w->domains));
-			w->domains[w->n++] = xmemdup0(p, n);
+			w->domains[w->n++] = xmemdup0(ln, n);
 		}
-		p = nl ? nl + 1 : end;
 	}
 	sched_sweep_next(s);
 }

@@ -100,3 +100,24 @@ bool str_parse_u64(const char *s, size_t len, unsigned long long *out)
 	*out = v;
 	return true;
 }
+
+const char *str_next_line(const char **p, const char *end, size_t *len)
+{
+	const char *line = *p, *nl;
+
+	if (line == NULL || line >= end)
+		return NULL;
+	nl = memchr(line, '\n', (size_t)(end - line));
+	*len = (size_t)((nl ? nl : end) - line);
+	*p = nl ? nl + 1 : end;
+	return line;
+}
+
+bool str_copy_line(char *out, size_t size, const char *s, size_t n)
+{
+	if (n == 0 || n >= size)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}

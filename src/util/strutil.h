@@ -57,4 +57,14 @@ void str_escape(struct buf *out, const char *s, size_t len);
 /* str_parse_u64 - whole-string decimal parse with overflow check */
 bool str_parse_u64(const char *s, size_t len, unsigned long long *out);
 
+/*
+ * str_next_line - the next line of [*p, end), ended by '\n' or by end: its
+ * start, with its length (without the '\n') in *len; *p moves past it.
+ * NULL when nothing is left (or *p is NULL).  For the rows of queue
+ * queries and the like.
+ */
+const char *str_next_line(const char **p, const char *end, size_t *len);
+/* str_copy_line - s[0..n) into out as a string, when 0 < n < size */
+bool str_copy_line(char *out, size_t size, const char *s, size_t n);
+
 #endif

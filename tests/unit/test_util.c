@@ -107,6 +107,30 @@ static void test_qclock(void **state)
 	assert_true(qclock_skew() == 0);	/* no step in a microsecond */
 }
 
+/* rows of a query: lines ended by LF or by the end, empty ones kept */
+static void test_lines(void **state)
+{
+	const char rows[] = "a.test\n\nb.test";
+	const char *p = rows, *end = rows + sizeof(rows) - 1, *ln;
+	char out[8];
+	size_t n;
+
+	ln = str_next_line(&p, end, &n);
+	assert_true(ln == rows && n == 6);
+	assert_true(str_copy_line(out, sizeof(out), ln, n));
+	assert_string_equal(out, "a.test");
+	ln = str_next_line(&p, end, &n);
+	assert_non_null(ln);
+	assert_int_equal(n, 0);
+	assert_false(str_copy_line(out, sizeof(out), ln, n));	/* empty */
+	ln = str_next_line(&p, end, &n);
+	assert_true(ln != NULL && n == 6 && memcmp(ln, "b.test", 6) == 0);
+	assert_null(str_next_line(&p, end, &n));
+	assert_false(str_copy_line(out, 6, "b.test", 6));	/* no room */
+	p = NULL;
+	assert_null(str_next_line(&p, NULL, &n));
+}
+
 static void test_ratelimit(void **state)
 {
 	struct ratelimit *r = ratelimit_new(60, 3);
@@ -135,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_escape_and_numbers),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_qclock),
+		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_ratelimit),
 	};
 
