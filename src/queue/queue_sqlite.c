@@ -534,12 +534,18 @@ static void queue_fault_points(struct qjob **jobs, size_t n, const char *put,
 		fault_point(mark);
 }
 
-/* queue_batch_rows - every row of a batch, in one transaction */
+/*
+ * queue_batch_rows - every row of a batch, in one transaction.  With
+ * nmsg new bodies, the segment is synced after the inserts (its writing
+ * started before them) and before the commit; its error goes to *seg_err.
+ */
 static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
-    const struct qloc *locs, uint32_t *freed, size_t *nfreed)
+    const struct qloc *locs, size_t nmsg, int *seg_err, uint32_t *freed,
+    size_t *nfreed)
 {
 	struct buf rkey = BUF_INIT;
 	size_t i, k, li = 0;
+	bool flush;
 	int rc;
 
 	*nfreed = 0;
@@ -560,6 +566,9 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 			rc = queue_apply_admin(q, j, freed, nfreed);
 	}
 	buf_free(&rkey);
+	if (rc == SQLITE_OK && nmsg > 0 &&
+	    (*seg_err = segment_sync(&q->seg, &flush)) != 0)
+		rc = SQLITE_IOERR;
 	if (rc == SQLITE_OK)
 		queue_fault_points(jobs, n, "before_commit", "during_mark");
 	if (rc == SQLITE_OK)
@@ -574,9 +583,14 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 }
 
 /*
- * queue_commit_batch - store a batch: append every new body, sync the
- * segment once, then every row and outcome in one transaction, commit.
- * Only jobs whose bodies and rows are both durable are reported QUEUE_OK.
+ * queue_commit_batch - store a batch: append every new body and start
+ * writing them out, insert every row and outcome in one transaction, wait
+ * for the bodies to be synced (segment_sync), commit.  Only jobs whose
+ * bodies and rows are both durable are reported QUEUE_OK.  When the
+ * segment sync leaves the flush to the commit (segment.h), the commit
+ * provides it: the batch inserts rows, and SQLite (WAL, synchronous=FULL)
+ * syncs the WAL at every commit that wrote, which flushes the device's
+ * cache after the bodies' writes have completed.
  */
 static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 {
@@ -601,31 +615,30 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 			    &locs[li].seg, &locs[li].off, &locs[li].crc);
 		}
 	}
-	if (e != 0)
+	if (e != 0) {
 		log_err("event=store_error op=append errno=%d error=%s", e,
 		    log_value(strerror(e), strlen(strerror(e))));
-	else if (nmsg > 0 && (e = segment_sync(&q->seg)) != 0)
-		log_err("event=store_error op=fdatasync errno=%d", e);
-	if (e != 0) {
-		fail = e == ENOSPC || e == EDQUOT || e == EFBIG ?
-		    QUEUE_ENOSPC : QUEUE_ETEMP;
 	} else {
-		rc = queue_batch_rows(q, jobs, n, locs, freed, &nfreed);
-		if (rc != SQLITE_OK) {
+		if (nmsg > 0)
+			segment_write_out(&q->seg);
+		rc = queue_batch_rows(q, jobs, n, locs, nmsg, &e, freed,
+		    &nfreed);
+		if (e != 0) {
+			log_err("event=store_error op=fdatasync errno=%d", e);
+		} else if (rc != SQLITE_OK) {
 			log_err("event=store_error op=commit sqlite=%d error=%s",
 			    rc, log_value(sqlite3_errmsg(q->wdb),
 			    strlen(sqlite3_errmsg(q->wdb))));
 			fail = queue_sql_status(rc);
 		}
 	}
+	if (e != 0)
+		fail = e == ENOSPC || e == EDQUOT || e == EFBIG ?
+		    QUEUE_ENOSPC : QUEUE_ETEMP;
 	for (i = 0; i < nfreed; i++) {
-		struct buf p = BUF_INIT;
-
-		segment_path(&p, q->segdir, freed[i]);
-		if (unlink(p.p) != 0 && errno != ENOENT)
+		if (segment_retire(&q->seg, freed[i]) != 0)
 			log_warn("event=segment_unlink_error segment=%08X",
 			    (unsigned)freed[i]);
-		buf_free(&p);
 	}
 	free(locs);
 	free(freed);
@@ -676,6 +689,7 @@ static void *queue_writer_main(void *arg)
 		}
 		pthread_mutex_unlock(&q->mu);
 		queue_commit_batch(q, jobs, n);
+		segment_prepare(&q->seg);	/* after the batch's replies */
 		pthread_mutex_lock(&q->mu);
 	}
 	pthread_mutex_unlock(&q->mu);
@@ -1694,6 +1708,17 @@ static int queue_open_db(struct queue *q, const char *dir, const char *path,
 	return rc;
 }
 
+/* queue_same_device - the database's directory and the segments' are on
+ * one device, so a flush of one covers the other (not across a mount or
+ * a symbolic link to another disk) */
+static bool queue_same_device(const char *dir, const char *segdir)
+{
+	struct stat a, b;
+
+	return stat(dir, &a) == 0 && stat(segdir, &b) == 0 &&
+	    a.st_dev == b.st_dev;
+}
+
 struct queue *queue_open(const char *dir, uint64_t min_free,
     struct event_base *base, struct buf *err)
 {
@@ -1717,7 +1742,8 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 	    queue_prepare(q, err) != 0)
 		goto fail;
 	next_seg = queue_recover_segments(q, qdir.len ? qdir.p : NULL);
-	if ((e = segment_writer_init(&q->seg, q->segdir, next_seg)) != 0) {
+	if ((e = segment_writer_init(&q->seg, q->segdir, next_seg,
+	    queue_same_device(dir, q->segdir))) != 0) {
 		buf_printf(err, "cannot open %s: %s", q->segdir, strerror(e));
 		goto fail;
 	}

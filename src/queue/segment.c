@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#define SEGMENT_FS_EXT 0xEF53u		/* ext2, ext3, ext4 */
+#define SEGMENT_FS_XFS 0x58465342u
 
 static const char segment_magic[4] = { 'E', 'T', 'Q', '1' };
 
@@ -17,8 +21,20 @@ void segment_path(struct buf *out, const char *dir, uint32_t id)
 	buf_printf(out, "%s/%08X.seg", dir, (unsigned)id);
 }
 
+/* segment_overwrites_in_place - a file system on which writing over
+ * written blocks needs no metadata (not copy-on-write, not tmpfs) */
+static bool segment_overwrites_in_place(int dirfd)
+{
+	struct statfs sf;
+
+	if (fstatfs(dirfd, &sf) != 0)
+		return false;
+	return (unsigned long)sf.f_type == SEGMENT_FS_EXT ||
+	    (unsigned long)sf.f_type == SEGMENT_FS_XFS;
+}
+
 int segment_writer_init(struct segment_writer *w, const char *dir,
-    uint32_t next_id)
+    uint32_t next_id, bool shared)
 {
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
@@ -34,6 +50,7 @@ int segment_writer_init(struct segment_writer *w, const char *dir,
 		w->dir = NULL;
 		return e;
 	}
+	w->shared_flush = shared && segment_overwrites_in_place(w->dirfd);
 	return 0;
 }
 
@@ -48,26 +65,56 @@ void segment_writer_close(struct segment_writer *w)
 	w->fd = w->dirfd = -1;
 }
 
-/* segment_open_next - start a fresh file; a failed one is never reused */
+/* segment_reuse_spare - turn the spare into file p: its blocks are
+ * written (no holes), so [0, size) is prepared space.  -1 if none */
+static int segment_reuse_spare(struct segment_writer *w, const char *p)
+{
+	struct buf sp = BUF_INIT;
+	struct stat st;
+	int fd = -1;
+
+	buf_printf(&sp, "%s/%s", w->dir, SEGMENT_SPARE);
+	if (w->shared_flush && rename(sp.p, p) == 0) {
+		fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 &&
+		    (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size)
+			w->ready = (uint64_t)st.st_size;
+	}
+	buf_free(&sp);
+	return fd;
+}
+
+/* segment_open_next - start a fresh file; a failed one is never reused.
+ * Records of this batch in the current file are synced first. */
 static int segment_open_next(struct segment_writer *w)
 {
 	struct buf p = BUF_INIT;
 	int fd;
 
 	if (w->fd >= 0) {
+		w->ever_broken |= w->broken;
+		if (!w->broken && w->synced < w->off && fdatasync(w->fd) != 0) {
+			w->broken = true;
+			return errno;
+		}
 		close(w->fd);
 		w->fd = -1;
 		w->id++;
 	}
+	w->ready = 0;
 	segment_path(&p, w->dir, w->id);
-	fd = open(p.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = segment_reuse_spare(w, p.p);
+	if (fd < 0)
+		fd = open(p.p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	buf_free(&p);
 	if (fd < 0)
 		return errno;
 	w->fd = fd;
 	w->off = 0;
+	w->synced = 0;
 	w->need_dirsync = true;
 	w->broken = false;
+	w->prep_failed = false;
 	return 0;
 }
 
@@ -169,27 +216,87 @@ fail:
 	return e;
 }
 
-int segment_sync(struct segment_writer *w)
+int segment_sync(struct segment_writer *w, bool *flush)
 {
-	if (w->fd < 0)
+	*flush = false;
+	if (w->fd < 0 || w->synced >= w->off)
 		return 0;
 	/*
-	 * A failed fdatasync may have dropped dirty pages: the file is never
+	 * A failed sync may have dropped dirty pages: the file is never
 	 * trusted again (the rows of this batch are not committed, and the
 	 * next append starts a new file).
 	 */
-	if (fdatasync(w->fd) != 0) {
-		w->broken = true;
-		return errno;
-	}
-	if (w->need_dirsync) {
-		if (fsync(w->dirfd) != 0) {
+	if (w->shared_flush && !w->need_dirsync && w->off <= w->ready) {
+		if (sync_file_range(w->fd, (off_t)w->synced,
+		    (off_t)(w->off - w->synced), SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+			w->broken = true;
+			return errno;
+		}
+		*flush = true;
+	} else {
+		if (fdatasync(w->fd) != 0) {
+			w->broken = true;
+			return errno;
+		}
+		if (w->need_dirsync && fsync(w->dirfd) != 0) {
 			w->broken = true;
 			return errno;
 		}
 		w->need_dirsync = false;
 	}
+	w->synced = w->off;
 	return 0;
+}
+
+void segment_write_out(struct segment_writer *w)
+{
+	/* errors show in segment_sync */
+	if (w->fd >= 0 && !w->broken && w->synced < w->off)
+		(void)sync_file_range(w->fd, (off_t)w->synced,
+		    (off_t)(w->off - w->synced), SYNC_FILE_RANGE_WRITE);
+}
+
+void segment_prepare(struct segment_writer *w)
+{
+	static const char zero[65536];
+	uint64_t from, to, pos;
+
+	if (!w->shared_flush || w->fd < 0 || w->broken || w->prep_failed ||
+	    w->off >= SEGMENT_MAX_BYTES || w->synced < w->off ||
+	    (w->ready > w->off && w->ready - w->off >= SEGMENT_PREP_LOW))
+		return;
+	from = w->ready > w->off ? w->ready : w->off;
+	to = from + SEGMENT_PREP_BYTES;
+	for (pos = from; pos < to; pos += sizeof(zero)) {
+		if (segment_pwrite_all(w->fd, zero, sizeof(zero), pos) != 0)
+			break;
+	}
+	/* the size and the new blocks, and the name of a new file */
+	if (pos < to || fdatasync(w->fd) != 0 ||
+	    (w->need_dirsync && fsync(w->dirfd) != 0)) {
+		w->prep_failed = true;	/* a full disk: appends go on */
+		return;
+	}
+	w->need_dirsync = false;
+	w->ready = to;
+}
+
+int segment_retire(struct segment_writer *w, uint32_t id)
+{
+	struct buf p = BUF_INIT, sp = BUF_INIT;
+	int e = 0;
+
+	segment_path(&p, w->dir, id);
+	buf_printf(&sp, "%s/%s", w->dir, SEGMENT_SPARE);
+	if (!w->shared_flush || w->ever_broken || access(sp.p, F_OK) == 0 ||
+	    rename(p.p, sp.p) != 0) {
+		if (unlink(p.p) != 0 && errno != ENOENT)
+			e = errno;
+	}
+	buf_free(&p);
+	buf_free(&sp);
+	return e;
 }
 
 /* segment_header_check - the record header at off of an open segment

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log/log.h"
@@ -179,12 +180,141 @@ static void two_records(struct segment_writer *sw, const char *dir,
     uint32_t *seg, uint64_t *off, uint32_t *crc, uint32_t *seg2,
     uint64_t *off2, uint32_t *crc2)
 {
-	assert_int_equal(segment_writer_init(sw, dir, 1), 0);
+	bool flush;
+
+	assert_int_equal(segment_writer_init(sw, dir, 1, false), 0);
 	assert_int_equal(segment_append(sw, 42, "hello\r\n", 7, -1, 0, seg,
 	    off, crc), 0);
 	assert_int_equal(segment_append(sw, 43, "world\r\n", 7, -1, 0, seg2,
 	    off2, crc2), 0);
-	assert_int_equal(segment_sync(sw), 0);
+	assert_int_equal(segment_sync(sw, &flush), 0);
+	assert_false(flush);
+}
+
+/* overwrite_fs_dir - a new directory on ext4 or XFS, where prepared
+ * space is used: /tmp, else the working directory */
+static char *overwrite_fs_dir(void)
+{
+	char *dirs[2];
+	struct statfs sf;
+	int i;
+
+	dirs[0] = tmpdir();
+	dirs[1] = xstrdup("etrnd-test-queue-XXXXXX");
+	assert_non_null(mkdtemp(dirs[1]));
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(statfs(dirs[i], &sf), 0);
+		if ((unsigned long)sf.f_type == 0xEF53u ||
+		    (unsigned long)sf.f_type == 0x58465342u) {
+			rmdir(dirs[1 - i]);
+			free(dirs[1 - i]);
+			return dirs[i];
+		}
+	}
+	fail_msg("neither /tmp nor . is on ext4 or XFS");
+	return NULL;
+}
+
+static off_t file_size(const char *dir, uint32_t seg)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+
+	segment_path(&p, dir, seg);
+	assert_int_equal(stat(p.p, &st), 0);
+	buf_free(&p);
+	return st.st_size;
+}
+
+/*
+ * Prepared space: after segment_prepare, records in zeroed, synced space
+ * are only written out (the commit's flush covers them); a new file, a
+ * record past that space, or a writer without shared flushes gets its
+ * own fdatasync.  A retired file becomes the spare, and the next file
+ * reuses its blocks.
+ */
+static void test_segment_prepared(void **state)
+{
+	char *dir = overwrite_fs_dir();
+	struct segment_writer sw;
+	struct buf out = BUF_INIT, sp = BUF_INIT;
+	char *big = xcalloc(1, SEGMENT_PREP_BYTES);
+	uint32_t seg, crc, seg2, crc2;
+	uint64_t off, off2;
+	bool flush;
+
+	assert_int_equal(segment_writer_init(&sw, dir, 1, true), 0);
+	assert_int_equal(segment_append(&sw, 1, "one\r\n", 5, -1, 0, &seg,
+	    &off, &crc), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_false(flush);			/* a new name: fdatasync */
+	segment_prepare(&sw);
+	assert_int_equal(sw.ready, sw.off + SEGMENT_PREP_BYTES);
+	assert_int_equal(file_size(dir, seg), (off_t)sw.ready);
+	assert_int_equal(segment_append(&sw, 2, "two\r\n", 5, -1, 0, &seg2,
+	    &off2, &crc2), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_true(flush);			/* inside: written out only */
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_false(flush);			/* nothing new */
+	assert_int_equal(segment_read(dir, seg2, off2, 2, 5, crc2, &out), 0);
+	assert_string_equal(out.p, "two\r\n");
+	/* more than is left of the prepared space: fdatasync, and the file
+	 * grows past it */
+	assert_int_equal(segment_append(&sw, 3, big, SEGMENT_PREP_BYTES, -1, 0,
+	    &seg2, &off2, &crc2), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_false(flush);
+	assert_true(file_size(dir, seg) > (off_t)sw.ready);
+	segment_prepare(&sw);			/* zeroes from the end on */
+	assert_int_equal(sw.ready, sw.off + SEGMENT_PREP_BYTES);
+	segment_writer_close(&sw);
+
+	/* retired: the file becomes the spare; a second one is removed */
+	assert_int_equal(segment_writer_init(&sw, dir, 2, true), 0);
+	assert_int_equal(segment_retire(&sw, seg), 0);
+	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	assert_int_equal(access(sp.p, F_OK), 0);
+	/* the next file takes the spare's blocks: prepared from the start */
+	assert_int_equal(segment_append(&sw, 4, "four\r\n", 6, -1, 0, &seg2,
+	    &off2, &crc2), 0);
+	assert_int_equal(seg2, 2);
+	assert_int_not_equal(access(sp.p, F_OK), 0);
+	assert_true(sw.ready >= 2 * (uint64_t)SEGMENT_PREP_BYTES);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_false(flush);			/* a renamed file: dir sync */
+	assert_int_equal(segment_append(&sw, 5, "five\r\n", 6, -1, 0, &seg2,
+	    &off2, &crc2), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_true(flush);
+	buf_reset(&out);
+	assert_int_equal(segment_read(dir, seg2, off2, 5, 6, crc2, &out), 0);
+	assert_string_equal(out.p, "five\r\n");
+	segment_writer_close(&sw);
+
+	/* without shared flushes: never prepared, always fdatasync */
+	assert_int_equal(segment_writer_init(&sw, dir, 9, false), 0);
+	assert_int_equal(segment_append(&sw, 6, "six\r\n", 5, -1, 0, &seg,
+	    &off, &crc), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	segment_prepare(&sw);
+	assert_int_equal(sw.ready, 0);
+	assert_int_equal(file_size(dir, seg), (off_t)sw.off);
+	assert_int_equal(segment_append(&sw, 7, "seven\r\n", 7, -1, 0, &seg,
+	    &off, &crc), 0);
+	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_false(flush);
+	/* a retired file is removed, not kept */
+	assert_int_equal(segment_retire(&sw, 2), 0);
+	buf_reset(&sp);
+	segment_path(&sp, dir, 2);
+	assert_int_not_equal(access(sp.p, F_OK), 0);
+	assert_true(file_size(dir, 9) > 0);	/* the current one stays */
+	segment_writer_close(&sw);
+	free(big);
+	buf_free(&out);
+	buf_free(&sp);
+	free(dir);
 }
 
 static void test_segment_verifies(void **state)
@@ -555,6 +685,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_list_restart),
 		cmocka_unit_test(test_segment_verifies),
+		cmocka_unit_test(test_segment_prepared),
 		cmocka_unit_test(test_segment_check),
 		cmocka_unit_test(test_check_cut),
 		cmocka_unit_test(test_recovery_drops_unreferenced_segments),
