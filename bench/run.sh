@@ -397,13 +397,16 @@ FAILED_ANY=0
 
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
-# measure TARGET PORT SIZE MODE PROBE_N SERVER_PID LOADERS NDOMAINS SECONDS [RATE]
+# measure TARGET PORT SIZE MODE PROBE_N SERVER_PID LOADERS NDOMAINS SECONDS [RATE [N]]
 # A probe of PROBE_N messages (one smtp-source process, one domain) unless
 # RATE is given, then the measured run with LOADERS processes over NDOMAINS
-# domains.  SERVER_PID (may be empty): a process whose CPU time over the
-# measured run is recorded.  Sets PROBE_OK PROBE_FAILS and run_load's R_*.
+# domains, of N messages when N is given (the same workload as another
+# run), else of a count picked from the rate.  SERVER_PID (may be empty): a
+# process whose CPU time over the measured run is recorded.  Sets
+# PROBE_OK PROBE_FAILS and run_load's R_*.
 measure() {
 	local t=$1 port=$2 size=$3 mode=$4 pn=$5 spid=$6 lo=$7 nd=$8 secs=$9 r=${10:-}
+	local fixed=${11:-}
 	local key="$1/$3/$4" n c0=0 c1=0
 	PROBE_OK=0 PROBE_FAILS=0
 	if [[ -z $r ]]; then
@@ -419,7 +422,11 @@ measure() {
 	fi
 	local f=$LAYOUT_FACTOR
 	(( lo == 1 )) && f=1
-	n=$(pick_n "$t" "$size" "$mode" "$r" "$secs" "$f")
+	if [[ -n $fixed ]]; then
+		n=$fixed
+	else
+		n=$(pick_n "$t" "$size" "$mode" "$r" "$secs" "$f")
+	fi
 	[[ $t == postfix ]] && pf_drain
 	log "$t ${size}B $mode: $n messages"
 	[[ -n $spid ]] && c0=$(cpu_ticks "$spid")
@@ -458,7 +465,11 @@ for size in $SIZES; do
 		rm -rf "$ETQ"
 		etlog=$OUT/etrnd-$size-$mode.log
 		et_start "$etlog" || exit 1
-		measure etrnd "$ET_PORT" "$size" "$mode" 2000 "$ET_PID" "$LOADERS" "$DOMAINS" "$SECONDS_TARGET"
+		# the sink's workload exactly: the ratio compares like with like
+		# (a run's rate depends on its count: 100 smtp-source start-ups
+		# and their sessions' uneven ends weigh more in a shorter run)
+		measure etrnd "$ET_PORT" "$size" "$mode" 2000 "$ET_PID" "$LOADERS" "$DOMAINS" "$SECONDS_TARGET" \
+		    "" "${NMSG[sink/$size/$mode]}"
 		key="etrnd/$size/$mode"
 		hwm=$(et_status VmHWM)
 		ET_RSS[$key]=$(awk -v k="${hwm:-0}" 'BEGIN { printf "%.1f", k / 1024 }')

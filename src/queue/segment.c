@@ -51,6 +51,13 @@ int segment_writer_init(struct segment_writer *w, const char *dir,
 		return e;
 	}
 	w->shared_flush = shared && segment_overwrites_in_place(w->dirfd);
+	if (!w->shared_flush) {		/* a spare left from another setup */
+		struct buf sp = BUF_INIT;
+
+		buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+		(void)unlink(sp.p);
+		buf_free(&sp);
+	}
 	return 0;
 }
 

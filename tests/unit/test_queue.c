@@ -292,8 +292,17 @@ static void test_segment_prepared(void **state)
 	assert_string_equal(out.p, "five\r\n");
 	segment_writer_close(&sw);
 
-	/* without shared flushes: never prepared, always fdatasync */
+	/* a spare left from before goes when shared flushes are off */
+	assert_int_equal(segment_writer_init(&sw, dir, 3, true), 0);
+	assert_int_equal(segment_retire(&sw, 2), 0);
+	buf_reset(&sp);
+	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	assert_int_equal(access(sp.p, F_OK), 0);
+	segment_writer_close(&sw);
 	assert_int_equal(segment_writer_init(&sw, dir, 9, false), 0);
+	assert_int_not_equal(access(sp.p, F_OK), 0);
+
+	/* without shared flushes: never prepared, always fdatasync */
 	assert_int_equal(segment_append(&sw, 6, "six\r\n", 5, -1, 0, &seg,
 	    &off, &crc), 0);
 	assert_int_equal(segment_sync(&sw, &flush), 0);
@@ -305,11 +314,17 @@ static void test_segment_prepared(void **state)
 	assert_int_equal(segment_sync(&sw, &flush), 0);
 	assert_false(flush);
 	/* a retired file is removed, not kept */
-	assert_int_equal(segment_retire(&sw, 2), 0);
+	assert_int_equal(segment_append(&sw, 8, "eight\r\n", 7, -1, 0, &seg,
+	    &off, &crc), 0);
+	segment_writer_close(&sw);
+	assert_int_equal(segment_writer_init(&sw, dir, 10, false), 0);
+	assert_int_equal(segment_retire(&sw, 9), 0);
 	buf_reset(&sp);
-	segment_path(&sp, dir, 2);
+	segment_path(&sp, dir, 9);
 	assert_int_not_equal(access(sp.p, F_OK), 0);
-	assert_true(file_size(dir, 9) > 0);	/* the current one stays */
+	buf_reset(&sp);
+	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	assert_int_not_equal(access(sp.p, F_OK), 0);
 	segment_writer_close(&sw);
 	free(big);
 	buf_free(&out);
