@@ -1,6 +1,7 @@
 /* segment - append-only body files of the queue */
 #include "queue/segment.h"
 #include "util/crc32c.h"
+#include "util/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -228,6 +229,10 @@ int segment_sync(struct segment_writer *w, bool *flush)
 	*flush = false;
 	if (w->fd < 0 || w->synced >= w->off)
 		return 0;
+	if (fault_error("sync_error")) {	/* as a failed sync */
+		w->broken = true;
+		return EIO;
+	}
 	/*
 	 * A failed sync may have dropped dirty pages: the file is never
 	 * trusted again (the rows of this batch are not committed, and the

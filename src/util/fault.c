@@ -40,11 +40,25 @@ void fault_init(void)
 	fault_armed = fault_name;
 }
 
-void fault_point(const char *name)
+/* fault_due - this passage of name is the armed one */
+static bool fault_due(const char *name)
 {
 	if (fault_armed == NULL || strcmp(name, fault_armed) != 0)
-		return;
-	if (atomic_fetch_add(&fault_seen, 1) + 1 != fault_at)
+		return false;
+	return atomic_fetch_add(&fault_seen, 1) + 1 == fault_at;
+}
+
+bool fault_error(const char *name)
+{
+	if (!fault_due(name))
+		return false;
+	dprintf(2, "event=fault_point name=%s action=error\n", name);
+	return true;
+}
+
+void fault_point(const char *name)
+{
+	if (!fault_due(name))
 		return;
 	/* stderr is the log: say so, then die at once */
 	dprintf(2, "event=fault_point name=%s action=SIGKILL\n", name);

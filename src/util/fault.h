@@ -17,13 +17,23 @@
  *	Nth passage (default the first) kills the process with SIGKILL, as
  *	kill -9 would.  Unset, a passage costs one comparison of a pointer.
  *	Any thread may pass a point.
+ *
+ *	Error points make a call fail instead (SECURITY.md D6), armed the
+ *	same way; the Nth passage reports an error that the caller handles
+ *	as the real one:
+ *
+ *	  sync_error         syncing a batch's bodies fails with EIO
  */
 #ifndef ETRND_UTIL_FAULT_H
 #define ETRND_UTIL_FAULT_H
+
+#include <stdbool.h>
 
 /* fault_init - read ETRND_FAULT; call once at start-up, before threads */
 void fault_init(void);
 /* fault_point - the named point is passed */
 void fault_point(const char *name);
+/* fault_error - the named error point is passed: true when it must fail */
+bool fault_error(const char *name);
 
 #endif

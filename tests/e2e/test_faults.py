@@ -460,3 +460,80 @@ class RawLine:
             return c.cmd("MAIL FROM:<disk@client.test>")
         finally:
             c.close()
+
+
+# --- D6: a failing sync of the bodies; the spare segment file ---------------
+
+def seg_files(d):
+    return sorted(os.listdir(f"{d.queue_dir}/seg"))
+
+
+def msg_segs(d):
+    with d.db() as db:
+        return dict(db.execute("SELECT id, seg FROM msg").fetchall())
+
+
+def test_failed_body_sync_gets_451_and_the_file_is_abandoned(
+        etrnd_factory, peer_factory):
+    """The second batch's sync fails (error point sync_error, as EIO from
+    fdatasync or sync_file_range): that client gets 451 4.3.0 and nothing
+    of its message is queued; the file is never written again (the next
+    message goes to a new file, the old one does not grow), and once its
+    messages are delivered it is removed, not kept as the spare for reuse
+    (its blocks are not trusted)."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port), start=False)
+    d.start(env={"ETRND_FAULT": "sync_error:2"})
+    d.submit(SENDER, ["one@site.test"], body("sync-one"))
+    (first_seg,) = set(msg_segs(d).values())
+    path = f"{d.queue_dir}/seg/{first_seg:08X}.seg"
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail(SENDER)
+        s.rcpt("two@site.test")
+        code, msg = s.data(body("sync-two"))
+    assert (code, msg[:5]) == (451, b"4.3.0"), (code, msg)
+    assert "event=fault_point name=sync_error action=error" in d.read_log()
+    assert d.log_lines("event=store_error op=fdatasync") != []
+    size = os.path.getsize(path)
+    d.submit(SENDER, ["three@site.test"], body("sync-three"))
+    segs = msg_segs(d)
+    assert len(segs) == 2 and len(set(segs.values())) == 2, segs
+    assert os.path.getsize(path) == size
+    assert sorted(r["recipient"] for r in d.queued_json()) == [
+        "one@site.test", "three@site.test"]
+    flush_until_empty(d, "site.test")
+    assert set(subjects(peer)) == {"sync-one", "sync-three"}
+    assert wait_for(lambda: not os.path.exists(path), 10), seg_files(d)
+    assert "spare" not in seg_files(d)
+
+
+def test_retired_segment_file_is_reused(etrnd_factory, peer_factory):
+    """A segment file whose messages are all delivered becomes seg/spare
+    (on ext4 or XFS, where /tmp is here), and the next new segment file is
+    that file renamed: its blocks are reused, not freed and allocated
+    again.  Every message arrives whole, through both files."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=static("site.test", peer.port))
+    for i in range(5):
+        d.submit(SENDER, [f"a{i}@site.test"], body(f"spare-a{i}"))
+    (old,) = set(msg_segs(d).values())
+    assert d.stop() == []
+    d.start()                       # a new start: a new current file
+    d.submit(SENDER, ["b0@site.test"], body("spare-b0"))
+    flush_until_empty(d, "site.test")
+    assert wait_for(lambda: "spare" in seg_files(d), 10), seg_files(d)
+    assert f"{old:08X}.seg" not in seg_files(d)
+    spare_size = os.path.getsize(f"{d.queue_dir}/seg/spare")
+    assert d.stop() == []
+    d.start()
+    qid = d.submit(SENDER, ["c0@site.test"], body("spare-c0"))
+    (new,) = set(msg_segs(d).values())
+    assert "spare" not in seg_files(d), seg_files(d)
+    assert os.path.getsize(f"{d.queue_dir}/seg/{new:08X}.seg") >= spare_size
+    assert d.stored_bodies()[qid].endswith(body("spare-c0"))
+    flush_until_empty(d, "site.test")
+    counts = subjects(peer)
+    assert sorted(counts) == sorted(
+        [f"spare-a{i}" for i in range(5)] + ["spare-b0", "spare-c0"])
+    assert all(n == 1 for n in counts.values()), counts
