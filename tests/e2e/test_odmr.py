@@ -973,3 +973,30 @@ def test_users_file_syntax_error_refused_with_line(tmp_path):
                         "bob:{NOSUCH}secret-b:b.example\n", 0o600)
     assert f"{path}:3:" in err and "NOSUCH" in err, err
     assert "secret-b" not in err and "secret-a" not in err, err
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET / HTTP/1.1\r\nHost: relay.test\r\n\r\n",
+    b"POST /x HTTP/1.1\r\nContent-Length: 20\r\n\r\nAUTH PLAIN AGFhAHB3\r\n",
+    b"CONNECT relay.test:443 HTTP/1.1\r\n\r\n",
+])
+def test_p12_cross_protocol_on_the_odmr_port(odmr, request_bytes):
+    """SECURITY.md P12 on port 366: an HTTP request line gets 554 5.5.0
+    and the connection is closed; nothing after it (here an AUTH inside a
+    POST body) is run, and the listener goes on serving customers."""
+    d = odmr()
+    c = customer(d)
+    c.send(request_bytes)
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith("554 5.5.0"), (code, lines)
+    c.sock.settimeout(5)
+    rest = c.buf
+    while True:
+        chunk = c.sock.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    assert rest == b"", rest          # closed, nothing else answered
+    assert "event=auth" not in d.read_log()
+    c2 = customer(d)
+    assert c2.cmd("EHLO customer.test")[0] == 250
