@@ -566,6 +566,7 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 			rc = queue_apply_admin(q, j, freed, nfreed);
 	}
 	buf_free(&rkey);
+	/* when flush comes back set, the COMMIT below is that flush */
 	if (rc == SQLITE_OK && nmsg > 0 &&
 	    (*seg_err = segment_sync(&q->seg, &flush)) != 0)
 		rc = SQLITE_IOERR;

@@ -84,7 +84,9 @@ static int segment_reuse_spare(struct segment_writer *w, const char *p)
 	buf_printf(&sp, "%s/%s", w->dir, SEGMENT_SPARE);
 	if (w->shared_flush && rename(sp.p, p) == 0) {
 		fd = open(p, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0 && fstat(fd, &st) == 0 &&
+		if (fd < 0)
+			(void)unlink(p);	/* the caller creates it anew */
+		else if (fstat(fd, &st) == 0 &&
 		    (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size)
 			w->ready = (uint64_t)st.st_size;
 	}
