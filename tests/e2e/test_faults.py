@@ -132,8 +132,12 @@ def test_random_kills_during_flush(etrnd_factory, peer_factory):
     rng = random.Random()
     seen = []
     for _ in range(8):
+        before = len(peer.messages)
         assert d.etrn("site.test")[0] in (251, 253)
-        time.sleep(rng.uniform(0.02, 0.12))
+        # the flush is delivering (its first message comes some 100 ms
+        # after the ETRN here): kill it at a random moment from then on
+        assert wait_for(lambda: len(peer.messages) > before, 15), before
+        time.sleep(rng.uniform(0, 0.06))
         d.kill9()
         seen.append(len(peer.messages))
         d.start()
