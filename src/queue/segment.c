@@ -22,6 +22,11 @@ void segment_path(struct buf *out, const char *dir, uint32_t id)
 	buf_printf(out, "%s/%08X.seg", dir, (unsigned)id);
 }
 
+void segment_spare_path(struct buf *out, const char *dir)
+{
+	buf_printf(out, "%s/%s", dir, SEGMENT_SPARE);
+}
+
 /* segment_overwrites_in_place - a file system on which writing over
  * written blocks needs no metadata (not copy-on-write, not tmpfs) */
 static bool segment_overwrites_in_place(int dirfd)
@@ -55,7 +60,7 @@ int segment_writer_init(struct segment_writer *w, const char *dir,
 	if (!w->shared_flush) {		/* a spare left from another setup */
 		struct buf sp = BUF_INIT;
 
-		buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+		segment_spare_path(&sp, dir);
 		(void)unlink(sp.p);
 		buf_free(&sp);
 	}
@@ -81,7 +86,7 @@ static int segment_reuse_spare(struct segment_writer *w, const char *p)
 	struct stat st;
 	int fd = -1;
 
-	buf_printf(&sp, "%s/%s", w->dir, SEGMENT_SPARE);
+	segment_spare_path(&sp, w->dir);
 	if (w->shared_flush && rename(sp.p, p) == 0) {
 		fd = open(p, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -302,7 +307,7 @@ int segment_retire(struct segment_writer *w, uint32_t id)
 	int e = 0;
 
 	segment_path(&p, w->dir, id);
-	buf_printf(&sp, "%s/%s", w->dir, SEGMENT_SPARE);
+	segment_spare_path(&sp, w->dir);
 	if (!w->shared_flush || w->ever_broken || access(sp.p, F_OK) == 0 ||
 	    rename(p.p, sp.p) != 0) {
 		if (unlink(p.p) != 0 && errno != ENOENT)

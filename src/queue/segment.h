@@ -57,6 +57,8 @@ struct segment_writer {
 
 /* segment_path - "<dir>/<id as 8 hex digits>.seg" */
 void segment_path(struct buf *out, const char *dir, uint32_t id);
+/* segment_spare_path - "<dir>/spare" */
+void segment_spare_path(struct buf *out, const char *dir);
 
 /*
  * segment_writer_init - the writer of <dir>, next file next_id.  shared

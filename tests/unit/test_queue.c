@@ -273,7 +273,7 @@ static void test_segment_prepared(void **state)
 	/* retired: the file becomes the spare; a second one is removed */
 	assert_int_equal(segment_writer_init(&sw, dir, 2, true), 0);
 	assert_int_equal(segment_retire(&sw, seg), 0);
-	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	segment_spare_path(&sp, dir);
 	assert_int_equal(access(sp.p, F_OK), 0);
 	/* the next file takes the spare's blocks: prepared from the start */
 	assert_int_equal(segment_append(&sw, 4, "four\r\n", 6, -1, 0, &seg2,
@@ -296,7 +296,7 @@ static void test_segment_prepared(void **state)
 	assert_int_equal(segment_writer_init(&sw, dir, 3, true), 0);
 	assert_int_equal(segment_retire(&sw, 2), 0);
 	buf_reset(&sp);
-	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	segment_spare_path(&sp, dir);
 	assert_int_equal(access(sp.p, F_OK), 0);
 	segment_writer_close(&sw);
 	assert_int_equal(segment_writer_init(&sw, dir, 9, false), 0);
@@ -323,7 +323,7 @@ static void test_segment_prepared(void **state)
 	segment_path(&sp, dir, 9);
 	assert_int_not_equal(access(sp.p, F_OK), 0);
 	buf_reset(&sp);
-	buf_printf(&sp, "%s/%s", dir, SEGMENT_SPARE);
+	segment_spare_path(&sp, dir);
 	assert_int_not_equal(access(sp.p, F_OK), 0);
 	segment_writer_close(&sw);
 	free(big);
