@@ -86,6 +86,7 @@ FUZZ_LIBS_fuzz_sasl   := -lcrypto -lcrypt
 FUZZ_EXTRA_fuzz_smtpd_session := src/smtpd/smtpd_session.c \
     src/smtpd/smtpd_policy.c src/log/log.c src/metrics/metrics.c \
     src/queue/queue_msg.c
+FUZZ_EXTRA_fuzz_envelope := src/queue/envelope.c src/queue/queue_msg.c
 
 # Every source is compiled once with the fuzzing instrumentation; each
 # target links what it needs.

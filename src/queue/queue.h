@@ -7,11 +7,17 @@
  *	(a writer that group-commits, a reader for queries) and the callback
  *	runs later on the loop thread.  Nothing here blocks the loop.
  *
- *	queue_put(): the body is appended to a segment file, the segment is
- *	fdatasync'ed, the rows are inserted and committed (SQLite WAL,
- *	synchronous=FULL), and only then does the callback report
- *	QUEUE_OK.  Every message that arrived while the previous commit was in
- *	flight shares the next one (group commit).
+ *	queue_put(): the message is appended to a segment file as one record
+ *	(body and envelope, queue/envelope.h), the segment is fdatasync'ed,
+ *	and then the callback reports QUEUE_OK: the record is the message's
+ *	commit.  Its rows are committed just after (SQLite WAL,
+ *	synchronous=NORMAL) with a watermark past its record; the records
+ *	past the watermark are replayed into rows at start-up.  Queries that
+ *	count or fetch mail wait for the rows of every message acknowledged
+ *	before they were asked.  Every message that arrived while the
+ *	previous batch was being stored shares the next one (group commit).
+ *	queue_update() and queue_admin() commit with synchronous=FULL before
+ *	they report.
  *
  *	Recipients carry their routed domain and its reversed-label key, so
  *	the work for one domain (ETRN, ATRN, etrnctl list) is an index range

@@ -9,6 +9,7 @@
  * worker thread (the base is created after evthread_use_pthreads()).
  */
 #include "queue/queue.h"
+#include "queue/envelope.h"
 #include "queue/queue_check.h"
 #include "queue/segment.h"
 #include "log/log.h"
@@ -73,6 +74,7 @@ struct qjob {
 	enum queue_admin_op admin;
 	struct queue_batch *batch;
 	struct timespec enq;	/* when a write job was handed over */
+	uint64_t wait_seq;	/* queries: run once this batch is committed */
 	sqlite3 *db;		/* the connection of the reader running it */
 	uint64_t count_msgs, count_rcpts;
 	time_t now;
@@ -82,6 +84,13 @@ struct qjob {
 struct qlist {
 	struct qjob *head, **tail;
 	size_t n;
+};
+
+/* where one message's body went in the segment files */
+struct qloc {
+	uint32_t seg;
+	uint64_t off;
+	uint32_t crc;
 };
 
 struct queue;
@@ -113,9 +122,26 @@ struct queue {
 	uint64_t max_id;
 	queue_hook_fn *hook;
 	void *hook_arg;
-	sqlite3_stmt *ins_msg, *ins_rcpt, *upd_seg;
+	sqlite3_stmt *ins_msg, *ins_rcpt, *upd_seg, *set_mark;
 	sqlite3_stmt *upd_rcpt, *msg_pending, *msg_seg, *del_rcpts, *del_msg,
 	    *seg_release, *seg_live, *seg_del;
+	struct buf env;			/* the writer's envelope bytes */
+	/*
+	 * Batches acknowledged before their rows are committed (queue.h):
+	 * queries wait until committed_seq reaches the acked_seq they saw
+	 * when they were asked, so that they count every message that got
+	 * its 250.  stalled: those rows could not be committed; they are in
+	 * backlog and retried, and queries stop waiting for them.
+	 */
+	uint64_t acked_seq, committed_seq;
+	bool stalled;
+	pthread_cond_t ccond;
+	struct qbacklog {
+		struct qjob **jobs;
+		size_t n, nmsg;
+		struct qloc *locs;
+	} backlog;
+	bool sync_full;			/* the writer's synchronous setting */
 	uint64_t checked, quarantined;	/* by the check after start-up */
 	pthread_t checker;
 	sqlite3 *cdb;			/* the checker's connection */
@@ -141,7 +167,10 @@ static const char queue_schema[] =
     "CREATE INDEX IF NOT EXISTS rcpt_due ON rcpt(state, next_try);"
     "CREATE TABLE IF NOT EXISTS seg(id INTEGER PRIMARY KEY,"
     " live INTEGER NOT NULL);"
-    "PRAGMA user_version = 2;";
+    /* the watermark: every record before (seg, off) has its rows here */
+    "CREATE TABLE IF NOT EXISTS mark(k INTEGER PRIMARY KEY CHECK (k = 0),"
+    " seg INTEGER NOT NULL, off INTEGER NOT NULL);"
+    "PRAGMA user_version = 3;";
 
 static void qlist_init(struct qlist *l)
 {
@@ -199,8 +228,10 @@ static void queue_finish(struct queue *q, struct qjob *j)
 	event_active(q->done_ev, EV_READ, 0);
 }
 
-/* queue_run_hook - tell the scheduler which domains got due mail */
-static void queue_run_hook(struct queue *q, const struct qjob *j)
+/* queue_hook_domains - on the writer: the domains a stored job's
+ * messages have recipients due at once for (state QUEUED), once each,
+ * for the scheduler's cue (queue_set_commit_hook) */
+static void queue_hook_domains(struct qjob *j)
 {
 	size_t i, k, p;
 
@@ -208,15 +239,18 @@ static void queue_run_hook(struct queue *q, const struct qjob *j)
 		const struct queue_msg_in *m = j->msgs[i];
 
 		for (k = 0; k < m->nrcpt; k++) {
+			const char *d = m->rcpts[k].domain;
+
 			if (m->rcpts[k].state != QUEUE_R_QUEUED)
 				continue;
-			for (p = 0; p < k; p++)	/* once per domain */
-				if (m->rcpts[p].state == QUEUE_R_QUEUED &&
-				    strcmp(m->rcpts[p].domain,
-				    m->rcpts[k].domain) == 0)
+			for (p = 0; p < j->ndomains; p++)
+				if (strcmp(j->domains[p], d) == 0)
 					break;
-			if (p == k)
-				q->hook(q->hook_arg, m->rcpts[k].domain);
+			if (p < j->ndomains)
+				continue;
+			j->domains = xrealloc(j->domains,
+			    (j->ndomains + 1) * sizeof(*j->domains));
+			j->domains[j->ndomains++] = xstrdup(d);
 		}
 	}
 }
@@ -233,6 +267,7 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 	struct queue *q = arg;
 	struct qlist l;
 	struct qjob *j;
+	size_t i;
 
 	pthread_mutex_lock(&q->mu);
 	l = q->done;
@@ -247,8 +282,9 @@ static void queue_done_cb(evutil_socket_t fd, short what, void *arg)
 		case QJOB_PUT:
 			if (j->put_cb)
 				j->put_cb(j->arg, j->st);
-			if (j->st == QUEUE_OK && q->hook)
-				queue_run_hook(q, j);
+			for (i = 0; j->st == QUEUE_OK && q->hook &&
+			    i < j->ndomains; i++)
+				q->hook(q->hook_arg, j->domains[i]);
 			break;
 		case QJOB_FETCH:
 			j->batch_cb(j->arg, j->st, j->batch);
@@ -295,13 +331,6 @@ static enum queue_status queue_sql_status(int rc)
 	return rc == SQLITE_FULL || rc == SQLITE_IOERR_WRITE ?
 	    QUEUE_ENOSPC : QUEUE_ETEMP;
 }
-
-/* where one message's body went in the segment files */
-struct qloc {
-	uint32_t seg;
-	uint64_t off;
-	uint32_t crc;
-};
 
 static int queue_step_done(sqlite3_stmt *s)
 {
@@ -534,14 +563,46 @@ static void queue_fault_points(struct qjob **jobs, size_t n, const char *put,
 		fault_point(mark);
 }
 
+/* queue_set_mark - the watermark: where the writer appends next */
+static int queue_set_mark(struct queue *q)
+{
+	uint32_t seg;
+	uint64_t off;
+
+	segment_next_pos(&q->seg, &seg, &off);
+	sqlite3_reset(q->set_mark);
+	sqlite3_bind_int64(q->set_mark, 1, seg);
+	sqlite3_bind_int64(q->set_mark, 2, (sqlite3_int64)off);
+	return queue_step_done(q->set_mark);
+}
+
+/* queue_sync_level - the writer's synchronous setting for its next
+ * transaction: FULL syncs the WAL at the commit, NORMAL leaves it to the
+ * next FULL commit or checkpoint */
+static int queue_sync_level(struct queue *q, bool full)
+{
+	int rc;
+
+	if (q->sync_full == full)
+		return SQLITE_OK;
+	rc = sqlite3_exec(q->wdb, full ? "PRAGMA synchronous=FULL" :
+	    "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		q->sync_full = full;
+	return rc;
+}
+
 /*
- * queue_batch_rows - every row of a batch, in one transaction.  With
- * nmsg new bodies, the segment is synced after the inserts (its writing
- * started before them) and before the commit; its error goes to *seg_err.
+ * queue_batch_rows - every row of a batch, in one transaction, with the
+ * watermark when it stores messages (nmsg).  early: the batch's records
+ * are durable and acknowledged already; its rows are committed with
+ * synchronous=NORMAL.  Else the records are synced here, after the
+ * inserts (their writing started before them) and before the commit,
+ * which is FULL; a sync error goes to *seg_err.
  */
 static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
-    const struct qloc *locs, size_t nmsg, int *seg_err, uint32_t *freed,
-    size_t *nfreed)
+    const struct qloc *locs, size_t nmsg, bool early, int *seg_err,
+    uint32_t *freed, size_t *nfreed)
 {
 	struct buf rkey = BUF_INIT;
 	size_t i, k, li = 0;
@@ -549,7 +610,8 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 	int rc;
 
 	*nfreed = 0;
-	rc = sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if ((rc = queue_sync_level(q, !early)) == SQLITE_OK)
+		rc = sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	for (i = 0; i < n && rc == SQLITE_OK; i++) {
 		struct qjob *j = jobs[i];
 
@@ -566,11 +628,19 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 			rc = queue_apply_admin(q, j, freed, nfreed);
 	}
 	buf_free(&rkey);
+	if (rc == SQLITE_OK && nmsg > 0)
+		rc = queue_set_mark(q);
 	/* when flush comes back set, the COMMIT below is that flush */
-	if (rc == SQLITE_OK && nmsg > 0 &&
-	    (*seg_err = segment_sync(&q->seg, &flush)) != 0)
+	if (rc == SQLITE_OK && nmsg > 0 && !early &&
+	    (*seg_err = segment_sync(&q->seg, true, &flush)) != 0)
 		rc = SQLITE_IOERR;
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && early) {
+		fault_delay("slow_rows", 1000);
+		fault_point_after("after_ack", 500);
+		if (fault_error("rows_error"))	/* as a failed commit */
+			rc = SQLITE_IOERR;
+	}
+	else if (rc == SQLITE_OK)
 		queue_fault_points(jobs, n, "before_commit", "during_mark");
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
@@ -583,15 +653,156 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 	return rc;
 }
 
+/* queue_batch_early - a batch of new messages only (no outcome, no
+ * operator's change): acknowledged as soon as its records are durable */
+static bool queue_batch_early(struct qjob **jobs, size_t n, size_t nmsg)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (jobs[i]->kind != QJOB_PUT || jobs[i]->nout > 0)
+			return false;
+	return nmsg > 0;
+}
+
+/* queue_done_ok - a job stored: its scheduler cue, the commit metric */
+static void queue_done_ok(struct qjob *j)
+{
+	struct timespec now;
+
+	queue_hook_domains(j);
+	if (j->nmsg == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_commit((double)(now.tv_sec - j->enq.tv_sec) +
+	    (double)(now.tv_nsec - j->enq.tv_nsec) / 1e9);
+}
+
+/* queue_ack - report a job QUEUE_OK to the loop now, while the writer
+ * keeps its messages to insert their rows */
+static void queue_ack(struct queue *q, struct qjob *j)
+{
+	struct qjob *a = xcalloc(1, sizeof(*a));
+
+	a->kind = QJOB_PUT;
+	a->st = QUEUE_OK;
+	a->put_cb = j->put_cb;
+	a->arg = j->arg;
+	a->domains = j->domains;
+	a->ndomains = j->ndomains;
+	j->domains = NULL;
+	j->ndomains = 0;
+	j->put_cb = NULL;
+	queue_finish(q, a);
+}
+
+/* queue_set_committed - the acknowledged batches' rows are committed
+ * (or, stalled, cannot be for now): waiting queries go on */
+static void queue_set_committed(struct queue *q, bool stalled)
+{
+	pthread_mutex_lock(&q->mu);
+	if (!stalled)
+		q->committed_seq = q->acked_seq;
+	q->stalled = stalled;
+	pthread_cond_broadcast(&q->ccond);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /*
- * queue_commit_batch - store a batch: append every new body and start
- * writing them out, insert every row and outcome in one transaction, wait
- * for the bodies to be synced (segment_sync), commit.  Only jobs whose
- * bodies and rows are both durable are reported QUEUE_OK.  When the
- * segment sync leaves the flush to the commit (segment.h), the commit
- * provides it: the batch inserts rows, and SQLite (WAL, synchronous=FULL)
- * syncs the WAL at every commit that wrote, which flushes the device's
- * cache after the bodies' writes have completed.
+ * queue_retry_backlog - the rows of acknowledged messages that a commit
+ * failed to store, again (FULL).  true once they are committed.  Their
+ * records are durable and past the watermark, so a restart would replay
+ * them too.
+ */
+static bool queue_retry_backlog(struct queue *q)
+{
+	struct qbacklog *b = &q->backlog;
+	uint32_t freed;
+	size_t i, nfreed;
+	int e = 0, rc;
+
+	if (b->n == 0)
+		return true;
+	rc = queue_batch_rows(q, b->jobs, b->n, b->locs, b->nmsg, false, &e,
+	    &freed, &nfreed);
+	if (rc != SQLITE_OK)
+		return false;
+	log_info("event=store_recovered messages=%zu", b->nmsg);
+	for (i = 0; i < b->n; i++)
+		qjob_free(b->jobs[i]);
+	free(b->jobs);
+	free(b->locs);
+	memset(b, 0, sizeof(*b));
+	queue_set_committed(q, false);
+	return true;
+}
+
+/* queue_store_error - log an error of a batch and map it to a status */
+static enum queue_status queue_store_error(struct queue *q, int e, int rc)
+{
+	if (e != 0) {
+		log_err("event=store_error op=%s errno=%d error=%s",
+		    rc == SQLITE_IOERR ? "fdatasync" : "append", e,
+		    log_value(strerror(e), strlen(strerror(e))));
+		return e == ENOSPC || e == EDQUOT || e == EFBIG ?
+		    QUEUE_ENOSPC : QUEUE_ETEMP;
+	}
+	log_err("event=store_error op=commit sqlite=%d error=%s", rc,
+	    log_value(sqlite3_errmsg(q->wdb), strlen(sqlite3_errmsg(q->wdb))));
+	return queue_sql_status(rc);
+}
+
+/*
+ * queue_commit_early - a batch of new messages whose records are
+ * durable: acknowledge every job, then commit the rows (NORMAL).  Rows
+ * that fail to commit go to the backlog, retried before the next batch.
+ */
+static void queue_commit_early(struct queue *q, struct qjob **jobs, size_t n,
+    struct qloc *locs, size_t nmsg)
+{
+	uint32_t freed;
+	size_t i, nfreed;
+	int e = 0, rc;
+
+	fault_point("before_commit");	/* durable, not acknowledged */
+	pthread_mutex_lock(&q->mu);
+	q->acked_seq++;
+	pthread_mutex_unlock(&q->mu);
+	for (i = 0; i < n; i++) {
+		queue_done_ok(jobs[i]);
+		queue_ack(q, jobs[i]);
+	}
+	rc = queue_batch_rows(q, jobs, n, locs, nmsg, true, &e, &freed,
+	    &nfreed);
+	if (rc != SQLITE_OK) {
+		(void)queue_store_error(q, 0, rc);
+		q->backlog.jobs = xmalloc(n * sizeof(*jobs));
+		memcpy(q->backlog.jobs, jobs, n * sizeof(*jobs));
+		q->backlog.n = n;
+		q->backlog.nmsg = nmsg;
+		q->backlog.locs = locs;
+		queue_set_committed(q, true);
+		return;
+	}
+	queue_set_committed(q, false);
+	for (i = 0; i < n; i++)
+		qjob_free(jobs[i]);
+	free(locs);
+}
+
+/*
+ * queue_commit_batch - store a batch.  Every new message is appended to
+ * the segment as one record (body and envelope).  A batch of new
+ * messages only is acknowledged once its records are synced, and its
+ * rows committed after (queue_commit_early).  Any other batch (outcomes,
+ * bounces, an operator's change) inserts and updates its rows in one
+ * transaction, waits for its records' sync (segment_sync) and commits
+ * with synchronous=FULL; only then are its jobs reported QUEUE_OK.  When
+ * that sync leaves the flush to the commit (segment.h), the commit
+ * provides it: SQLite syncs the WAL at every commit that wrote, which
+ * flushes the device's cache after the records' writes have completed.
+ * After a failed append or sync, the watermark moves past the failed
+ * records, so that no restart replays messages that got 451.
  */
 static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 {
@@ -599,11 +810,21 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 	struct qloc *locs;
 	uint32_t *freed;
 	size_t i, k, nmsg = 0, nout = 0, li = 0, nfreed = 0;
-	int e = 0, rc;
+	bool early, flush;
+	int e = 0, rc = SQLITE_OK;
 
 	for (i = 0; i < n; i++) {
 		nmsg += jobs[i]->nmsg;
 		nout += jobs[i]->nout + (jobs[i]->kind == QJOB_ADMIN);
+	}
+	early = queue_batch_early(jobs, n, nmsg);
+	if (!queue_retry_backlog(q)) {
+		/* acknowledged rows still cannot be stored: no new work */
+		for (i = 0; i < n; i++) {
+			jobs[i]->st = QUEUE_ETEMP;
+			queue_finish(q, jobs[i]);
+		}
+		return;
 	}
 	locs = xcalloc(nmsg + 1, sizeof(*locs));
 	freed = xcalloc(nout + 1, sizeof(*freed));
@@ -611,31 +832,34 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 		for (k = 0; k < jobs[i]->nmsg && e == 0; k++, li++) {
 			struct queue_msg_in *m = jobs[i]->msgs[k];
 
+			buf_reset(&q->env);
+			envelope_encode(&q->env, m);
 			e = segment_append(&q->seg, m->id, m->body.p,
-			    m->body.len, m->body_fd, m->body_fd_len,
-			    &locs[li].seg, &locs[li].off, &locs[li].crc);
+			    m->body.len, m->body_fd, m->body_fd_len, q->env.p,
+			    q->env.len, &locs[li].seg, &locs[li].off,
+			    &locs[li].crc);
 		}
 	}
-	if (e != 0) {
-		log_err("event=store_error op=append errno=%d error=%s", e,
-		    log_value(strerror(e), strlen(strerror(e))));
-	} else {
+	if (e == 0 && early) {
+		if ((e = segment_sync(&q->seg, false, &flush)) == 0) {
+			free(freed);
+			queue_commit_early(q, jobs, n, locs, nmsg);
+			return;
+		}
+		rc = SQLITE_IOERR;
+	} else if (e == 0) {
 		if (nmsg > 0)
 			segment_write_out(&q->seg);
-		rc = queue_batch_rows(q, jobs, n, locs, nmsg, &e, freed,
+		rc = queue_batch_rows(q, jobs, n, locs, nmsg, false, &e, freed,
 		    &nfreed);
-		if (e != 0) {
-			log_err("event=store_error op=fdatasync errno=%d", e);
-		} else if (rc != SQLITE_OK) {
-			log_err("event=store_error op=commit sqlite=%d error=%s",
-			    rc, log_value(sqlite3_errmsg(q->wdb),
-			    strlen(sqlite3_errmsg(q->wdb))));
-			fail = queue_sql_status(rc);
-		}
 	}
-	if (e != 0)
-		fail = e == ENOSPC || e == EDQUOT || e == EFBIG ?
-		    QUEUE_ENOSPC : QUEUE_ETEMP;
+	if (e != 0 || rc != SQLITE_OK)
+		fail = queue_store_error(q, e, rc);
+	if (e != 0 && queue_sync_level(q, true) == SQLITE_OK &&
+	    queue_set_mark(q) != SQLITE_OK)
+		log_err("event=store_error op=watermark error=%s",
+		    log_value(sqlite3_errmsg(q->wdb),
+		    strlen(sqlite3_errmsg(q->wdb))));
 	for (i = 0; i < nfreed; i++) {
 		if (segment_retire(&q->seg, freed[i]) != 0)
 			log_warn("event=segment_unlink_error segment=%08X",
@@ -646,13 +870,8 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 	queue_refresh_space(q);
 	for (i = 0; i < n; i++) {
 		jobs[i]->st = fail;
-		if (fail == QUEUE_OK && jobs[i]->nmsg > 0) {
-			struct timespec now;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			metrics_commit((double)(now.tv_sec - jobs[i]->enq.tv_sec) +
-			    (double)(now.tv_nsec - jobs[i]->enq.tv_nsec) / 1e9);
-		}
+		if (fail == QUEUE_OK)
+			queue_done_ok(jobs[i]);
 		queue_finish(q, jobs[i]);
 	}
 }
@@ -674,6 +893,7 @@ static void *queue_writer_main(void *arg)
 			    ETIMEDOUT) {
 				pthread_mutex_unlock(&q->mu);
 				queue_refresh_space(q);
+				(void)queue_retry_backlog(q);
 				pthread_mutex_lock(&q->mu);
 			}
 		}
@@ -1221,6 +1441,10 @@ static void *queue_reader_main(void *arg)
 		if (rd->jobs.n == 0)
 			break;
 		j = qlist_pop(&rd->jobs);
+		/* every message acknowledged before the query was asked */
+		while (q->committed_seq < j->wait_seq && !q->stalled &&
+		    !q->stopping)
+			pthread_cond_wait(&q->ccond, &q->mu);
 		pthread_mutex_unlock(&q->mu);
 		j->st = QUEUE_OK;
 		j->db = rd->db;
@@ -1268,6 +1492,7 @@ static void queue_read_push(struct queue *q, struct qjob *j)
 	    j->kind == QJOB_DUE ? 1 : 0];
 
 	pthread_mutex_lock(&q->mu);
+	j->wait_seq = q->acked_seq;
 	qlist_push(&rd->jobs, j);
 	pthread_cond_signal(&rd->cond);
 	pthread_mutex_unlock(&q->mu);
@@ -1582,6 +1807,95 @@ static uint32_t queue_recover_segments(struct queue *q, const char *qdir)
 	return next;
 }
 
+/* one record past the watermark: its rows, unless they are there */
+struct qreplay {
+	struct queue *q;
+	sqlite3_stmt *exists;
+	struct buf rkey;
+	uint64_t n, bad;
+};
+
+static int queue_replay_rec(void *arg, const struct segment_rec *r)
+{
+	struct qreplay *rp = arg;
+	struct queue_msg_in *m = xcalloc(1, sizeof(*m));
+	struct qloc loc = { r->seg, r->off, r->crc };
+	int rc = SQLITE_OK;
+
+	if (envelope_decode(r->env, r->envlen, m) != 0) {
+		rp->bad++;
+		log_err("event=queue_replay segment=%08X off=%llu"
+		    " error=\"bad envelope\"", (unsigned)r->seg,
+		    (unsigned long long)r->off);
+		queue_msg_free(m);
+		return 0;
+	}
+	m->id = r->id;
+	m->body_fd_len = r->len;	/* the stored size */
+	sqlite3_reset(rp->exists);
+	sqlite3_bind_int64(rp->exists, 1, (sqlite3_int64)r->id);
+	if (sqlite3_step(rp->exists) != SQLITE_ROW) {
+		rc = queue_insert_msg(rp->q, m, &loc, &rp->rkey);
+		rp->n += rc == SQLITE_OK;
+	}
+	queue_msg_free(m);
+	return rc;
+}
+
+/*
+ * queue_replay - the rows of every record appended after the watermark
+ * (queue_open).  A reply of 250 needs the record durable, not the rows
+ * (queue.h); the rows of the last batches may be lost with the process
+ * or a power failure, and come back from the records here.  Records of
+ * messages whose rows are there are skipped.  No watermark (a queue
+ * written by an older version): nothing to replay.
+ */
+static int queue_replay(struct queue *q, struct buf *err)
+{
+	struct qreplay rp = { .q = q };
+	sqlite3_stmt *s = NULL;
+	uint32_t seg;
+	uint64_t off;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->wdb, "SELECT seg, off FROM mark WHERE k = 0",
+	    -1, &s, NULL) != SQLITE_OK)
+		goto sqlfail;
+	rc = sqlite3_step(s);
+	seg = (uint32_t)sqlite3_column_int64(s, 0);
+	off = (uint64_t)sqlite3_column_int64(s, 1);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return 0;
+	if (sqlite3_prepare_v2(q->wdb, "SELECT 1 FROM msg WHERE id = ?1", -1,
+	    &rp.exists, NULL) != SQLITE_OK ||
+	    sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto sqlfail;
+	rc = segment_scan(q->segdir, seg, off, queue_replay_rec, &rp);
+	if (rc == 0)
+		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
+	else
+		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(rp.exists);
+	buf_free(&rp.rkey);
+	if (rc != 0) {
+		buf_printf(err, "cannot replay the segments after %08X:%llu:"
+		    " %s", (unsigned)seg, (unsigned long long)off,
+		    rc > 0 && rc < 256 ? sqlite3_errmsg(q->wdb) : "read error");
+		return -1;
+	}
+	if (rp.n > 0 || rp.bad > 0)
+		log_info("event=queue_replay from=%08X:%llu messages=%llu"
+		    " bad=%llu", (unsigned)seg, (unsigned long long)off,
+		    (unsigned long long)rp.n, (unsigned long long)rp.bad);
+	return 0;
+sqlfail:
+	sqlite3_finalize(rp.exists);
+	buf_printf(err, "cannot read the watermark: %s", sqlite3_errmsg(q->wdb));
+	return -1;
+}
+
 static int queue_prepare(struct queue *q, struct buf *err)
 {
 	static const char ins_msg[] =
@@ -1620,7 +1934,9 @@ static int queue_prepare(struct queue *q, struct buf *err)
 	    sqlite3_prepare_v2(q->wdb, "SELECT live FROM seg WHERE id = ?1", -1,
 	    &q->seg_live, NULL) ||
 	    sqlite3_prepare_v2(q->wdb, "DELETE FROM seg WHERE id = ?1", -1,
-	    &q->seg_del, NULL)) {
+	    &q->seg_del, NULL) ||
+	    sqlite3_prepare_v2(q->wdb, "INSERT OR REPLACE INTO mark(k, seg, off)"
+	    " VALUES(0, ?1, ?2)", -1, &q->set_mark, NULL)) {
 		buf_printf(err, "cannot prepare statements: %s",
 		    sqlite3_errmsg(q->wdb));
 		return -1;
@@ -1740,17 +2056,28 @@ struct queue *queue_open(const char *dir, uint64_t min_free,
 	}
 	buf_printf(&path, "%s/queue.db", dir);
 	if (queue_open_db(q, dir, path.p, &qdir, err) != 0 ||
-	    queue_prepare(q, err) != 0)
+	    queue_prepare(q, err) != 0 ||
+	    (qdir.len == 0 && queue_replay(q, err) != 0))
 		goto fail;
 	next_seg = queue_recover_segments(q, qdir.len ? qdir.p : NULL);
+	q->max_id = (uint64_t)queue_scalar(q->wdb,
+	    "SELECT coalesce(max(id), 0) FROM msg");
 	if ((e = segment_writer_init(&q->seg, q->segdir, next_seg,
 	    queue_same_device(dir, q->segdir))) != 0) {
 		buf_printf(err, "cannot open %s: %s", q->segdir, strerror(e));
 		goto fail;
 	}
+	/* this run appends from the start of a new file */
+	if (queue_set_mark(q) != SQLITE_OK) {
+		buf_printf(err, "cannot write the watermark: %s",
+		    sqlite3_errmsg(q->wdb));
+		goto fail;
+	}
 	queue_refresh_space(q);
+	q->sync_full = true;		/* as queue_db_open set it */
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->wcond, NULL);
+	pthread_cond_init(&q->ccond, NULL);
 	for (i = 0; i < 2; i++) {
 		q->rd[i].q = q;
 		pthread_cond_init(&q->rd[i].cond, NULL);
@@ -1791,6 +2118,8 @@ fail:
 
 void queue_close(struct queue *q)
 {
+	size_t i;
+
 	if (q == NULL)
 		return;
 	pthread_mutex_lock(&q->mu);
@@ -1798,6 +2127,7 @@ void queue_close(struct queue *q)
 	pthread_cond_broadcast(&q->wcond);
 	pthread_cond_broadcast(&q->rd[0].cond);
 	pthread_cond_broadcast(&q->rd[1].cond);
+	pthread_cond_broadcast(&q->ccond);
 	pthread_mutex_unlock(&q->mu);
 	if (q->checking)
 		pthread_join(q->checker, NULL);
@@ -1805,6 +2135,11 @@ void queue_close(struct queue *q)
 	pthread_join(q->rd[0].th, NULL);
 	pthread_join(q->rd[1].th, NULL);
 	queue_done_cb(-1, 0, q);
+	/* rows never stored: their records are replayed at the next start */
+	for (i = 0; i < q->backlog.n; i++)
+		qjob_free(q->backlog.jobs[i]);
+	free(q->backlog.jobs);
+	free(q->backlog.locs);
 	event_free(q->done_ev);
 	sqlite3_finalize(q->ins_msg);
 	sqlite3_finalize(q->ins_rcpt);
@@ -1817,6 +2152,8 @@ void queue_close(struct queue *q)
 	sqlite3_finalize(q->seg_release);
 	sqlite3_finalize(q->seg_live);
 	sqlite3_finalize(q->seg_del);
+	sqlite3_finalize(q->set_mark);
+	buf_free(&q->env);
 	sqlite3_close(q->rd[0].db);
 	sqlite3_close(q->rd[1].db);
 	if (q->cdb)
@@ -1825,6 +2162,7 @@ void queue_close(struct queue *q)
 	segment_writer_close(&q->seg);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->wcond);
+	pthread_cond_destroy(&q->ccond);
 	pthread_cond_destroy(&q->rd[0].cond);
 	pthread_cond_destroy(&q->rd[1].cond);
 	free(q->segdir);

@@ -3,6 +3,7 @@
 #include "util/crc32c.h"
 #include "util/fault.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #define SEGMENT_FS_EXT 0xEF53u		/* ext2, ext3, ext4 */
 #define SEGMENT_FS_XFS 0x58465342u
 
-static const char segment_magic[4] = { 'E', 'T', 'Q', '1' };
+static const char segment_magic[4] = { 'E', 'T', 'Q', '2' };
 
 void segment_path(struct buf *out, const char *dir, uint32_t id)
 {
@@ -168,27 +169,55 @@ static uint32_t segment_get32(const unsigned char *p)
 	    (uint32_t)p[3] << 24;
 }
 
-static void segment_header(unsigned char h[SEGMENT_HDR_LEN], uint64_t len,
-    uint64_t id, uint32_t crc)
+/* the fields of a record's header (segment.h) */
+struct segment_hdr {
+	uint64_t len, id;
+	uint32_t crc, seg, envlen, envcrc;
+};
+
+static void segment_header(unsigned char h[SEGMENT_HDR_LEN],
+    const struct segment_hdr *f)
 {
 	memcpy(h, segment_magic, 4);
-	segment_put32(h + 4, (uint32_t)len);
-	segment_put32(h + 8, (uint32_t)id);
-	segment_put32(h + 12, (uint32_t)(id >> 32));
-	segment_put32(h + 16, crc);
-	segment_put32(h + 20, crc32c(0, h, 20));
+	segment_put32(h + 4, (uint32_t)f->len);
+	segment_put32(h + 8, (uint32_t)f->id);
+	segment_put32(h + 12, (uint32_t)(f->id >> 32));
+	segment_put32(h + 16, f->crc);
+	segment_put32(h + 20, f->seg);
+	segment_put32(h + 24, f->envlen);
+	segment_put32(h + 28, f->envcrc);
+	segment_put32(h + 32, 0);
+	segment_put32(h + 36, crc32c(0, h, 36));
+}
+
+/* segment_header_parse - a header's fields; false unless its magic and
+ * checksum verify (pure) */
+static bool segment_header_parse(const unsigned char h[SEGMENT_HDR_LEN],
+    struct segment_hdr *f)
+{
+	if (memcmp(h, segment_magic, 4) != 0 ||
+	    segment_get32(h + 36) != crc32c(0, h, 36))
+		return false;
+	f->len = segment_get32(h + 4);
+	f->id = segment_get32(h + 8) | (uint64_t)segment_get32(h + 12) << 32;
+	f->crc = segment_get32(h + 16);
+	f->seg = segment_get32(h + 20);
+	f->envlen = segment_get32(h + 24);
+	f->envcrc = segment_get32(h + 28);
+	return true;
 }
 
 int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
-    size_t memlen, int fd, uint64_t fdlen, uint32_t *seg, uint64_t *off,
-    uint32_t *crc)
+    size_t memlen, int fd, uint64_t fdlen, const void *env, size_t envlen,
+    uint32_t *seg, uint64_t *off, uint32_t *crc)
 {
 	unsigned char h[SEGMENT_HDR_LEN];
+	struct segment_hdr f;
 	uint64_t start, pos, done;
 	uint32_t c;
 	int e;
 
-	if (memlen + fdlen > 0xffffffffu)
+	if (memlen + fdlen > 0xffffffffu || envlen > 0xffffffffu)
 		return EFBIG;
 	if (w->fd < 0 || w->broken || w->off >= SEGMENT_MAX_BYTES) {
 		if ((e = segment_open_next(w)) != 0)
@@ -218,7 +247,16 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 		pos += (uint64_t)r;
 		done += (uint64_t)r;
 	}
-	segment_header(h, memlen + fdlen, id, c);
+	if ((e = segment_pwrite_all(w->fd, env, envlen, pos)) != 0)
+		goto fail;
+	pos += envlen;
+	f.len = memlen + fdlen;
+	f.id = id;
+	f.crc = c;
+	f.seg = w->id;
+	f.envlen = (uint32_t)envlen;
+	f.envcrc = crc32c(0, env, envlen);
+	segment_header(h, &f);
 	if ((e = segment_pwrite_all(w->fd, h, sizeof(h), start)) != 0)
 		goto fail;
 	w->off = pos;
@@ -231,7 +269,7 @@ fail:
 	return e;
 }
 
-int segment_sync(struct segment_writer *w, bool *flush)
+int segment_sync(struct segment_writer *w, bool may_share, bool *flush)
 {
 	*flush = false;
 	if (w->fd < 0 || w->synced >= w->off)
@@ -245,7 +283,8 @@ int segment_sync(struct segment_writer *w, bool *flush)
 	 * trusted again (the rows of this batch are not committed, and the
 	 * next append starts a new file).
 	 */
-	if (w->shared_flush && !w->need_dirsync && w->off <= w->ready) {
+	if (may_share && w->shared_flush && !w->need_dirsync &&
+	    w->off <= w->ready) {
 		if (sync_file_range(w->fd, (off_t)w->synced,
 		    (off_t)(w->off - w->synced), SYNC_FILE_RANGE_WAIT_BEFORE |
 		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
@@ -266,6 +305,18 @@ int segment_sync(struct segment_writer *w, bool *flush)
 	}
 	w->synced = w->off;
 	return 0;
+}
+
+void segment_next_pos(const struct segment_writer *w, uint32_t *seg,
+    uint64_t *off)
+{
+	if (w->fd >= 0 && w->broken) {		/* the next append: a new file */
+		*seg = w->id + 1;
+		*off = 0;
+	} else {
+		*seg = w->id;
+		*off = w->fd >= 0 ? w->off : 0;
+	}
 }
 
 void segment_write_out(struct segment_writer *w)
@@ -319,21 +370,18 @@ int segment_retire(struct segment_writer *w, uint32_t id)
 }
 
 /* segment_header_check - the record header at off of an open segment
- * is the one of message id (length, checksums): 0, EBADMSG or errno */
-static int segment_header_check(int fd, uint64_t off, uint64_t id,
-    uint64_t len, uint32_t crc)
+ * seg is the one of message id (length, checksums): 0, EBADMSG or errno */
+static int segment_header_check(int fd, uint32_t seg, uint64_t off,
+    uint64_t id, uint64_t len, uint32_t crc)
 {
 	unsigned char h[SEGMENT_HDR_LEN];
+	struct segment_hdr f;
 	ssize_t r = pread(fd, h, sizeof(h), (off_t)off);
 
 	if (r < 0)
 		return errno;
-	if (r != (ssize_t)sizeof(h) || memcmp(h, segment_magic, 4) != 0 ||
-	    segment_get32(h + 20) != crc32c(0, h, 20) ||
-	    segment_get32(h + 4) != (uint32_t)len ||
-	    segment_get32(h + 8) != (uint32_t)id ||
-	    segment_get32(h + 12) != (uint32_t)(id >> 32) ||
-	    segment_get32(h + 16) != crc)
+	if (r != (ssize_t)sizeof(h) || !segment_header_parse(h, &f) ||
+	    f.seg != seg || f.len != len || f.id != id || f.crc != crc)
 		return EBADMSG;
 	return 0;
 }
@@ -374,7 +422,7 @@ int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
 		return c->err;
 	if (off + SEGMENT_HDR_LEN + len > c->size)
 		return EBADMSG;		/* cut short */
-	return segment_header_check(c->fd, off, id, len, crc);
+	return segment_header_check(c->fd, seg, off, id, len, crc);
 }
 
 int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
@@ -391,7 +439,7 @@ int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
 	buf_free(&p);
 	if (fd < 0)
 		return errno;
-	if ((e = segment_header_check(fd, off, id, len, crc)) != 0)
+	if ((e = segment_header_check(fd, seg, off, id, len, crc)) != 0)
 		goto out;
 	buf_reserve(out, (size_t)len);
 	for (done = 0; done < len;) {
@@ -417,4 +465,164 @@ out:
 	}
 	close(fd);
 	return e;
+}
+
+/* segment_ids - the numbers of the segment files in dir from from on,
+ * sorted; *n of them (malloc'd, or NULL) */
+static int segment_id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t *segment_ids(const char *dir, uint32_t from, size_t *n,
+    int *err)
+{
+	uint32_t *ids = NULL, *t;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	*n = 0;
+	*err = 0;
+	if (d == NULL) {
+		*err = errno;
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		unsigned long id;
+		char *end;
+
+		if (strlen(de->d_name) != 12 ||
+		    strcmp(de->d_name + 8, ".seg") != 0)
+			continue;
+		id = strtoul(de->d_name, &end, 16);
+		if (end != de->d_name + 8 || id < from || id > UINT32_MAX)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((t = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				*err = ENOMEM;
+				break;
+			}
+			ids = t;
+		}
+		ids[(*n)++] = (uint32_t)id;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(ids, *n, sizeof(*ids), segment_id_cmp);
+	return ids;
+}
+
+/* segment_pread_all - len bytes at off, or EBADMSG when the file ends */
+static int segment_pread_all(int fd, void *p, size_t len, uint64_t off)
+{
+	char *s = p;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, s, len, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? errno : EBADMSG;
+		s += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* segment_scan_record - verify the record at r->off of file r->seg (fd,
+ * size bytes long) and read its envelope into env: 0, EBADMSG or errno */
+static int segment_scan_record(int fd, uint64_t size, struct segment_rec *r,
+    struct buf *env)
+{
+	unsigned char h[SEGMENT_HDR_LEN];
+	struct segment_hdr f;
+	uint64_t pos, done;
+	uint32_t c = 0;
+	int e;
+
+	if (size < SEGMENT_HDR_LEN || r->off > size - SEGMENT_HDR_LEN)
+		return EBADMSG;
+	if ((e = segment_pread_all(fd, h, sizeof(h), r->off)) != 0)
+		return e;
+	if (!segment_header_parse(h, &f) || f.seg != r->seg ||
+	    f.envlen > SEGMENT_ENV_MAX ||
+	    f.len + f.envlen > size - r->off - SEGMENT_HDR_LEN)
+		return EBADMSG;
+	pos = r->off + SEGMENT_HDR_LEN;
+	for (done = 0; done < f.len;) {
+		char chunk[65536];
+		size_t want = f.len - done < sizeof(chunk) ?
+		    (size_t)(f.len - done) : sizeof(chunk);
+
+		if ((e = segment_pread_all(fd, chunk, want, pos + done)) != 0)
+			return e;
+		c = crc32c(c, chunk, want);
+		done += want;
+	}
+	if (c != f.crc)
+		return EBADMSG;
+	buf_reset(env);
+	buf_reserve(env, f.envlen);
+	if ((e = segment_pread_all(fd, env->p, f.envlen, pos + f.len)) != 0)
+		return e;
+	env->len = f.envlen;
+	env->p[env->len] = '\0';
+	if (crc32c(0, env->p, env->len) != f.envcrc)
+		return EBADMSG;
+	r->id = f.id;
+	r->len = f.len;
+	r->crc = f.crc;
+	r->env = env->p;
+	r->envlen = env->len;
+	r->end = pos + f.len + f.envlen;
+	return 0;
+}
+
+int segment_scan(const char *dir, uint32_t from_seg, uint64_t from_off,
+    segment_scan_fn *fn, void *arg)
+{
+	struct buf env = BUF_INIT, p = BUF_INIT;
+	uint32_t *ids;
+	size_t n, i;
+	int e, rc = 0;
+
+	ids = segment_ids(dir, from_seg, &n, &e);
+	if (e != 0) {
+		free(ids);
+		return e;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		struct segment_rec r = { .seg = ids[i] };
+		struct stat st;
+		int fd;
+
+		r.off = ids[i] == from_seg ? from_off : 0;
+		buf_reset(&p);
+		segment_path(&p, dir, ids[i]);
+		if ((fd = open(p.p, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = errno;
+			break;
+		}
+		if (fstat(fd, &st) != 0)
+			rc = errno;
+		/* up to the first bytes that are not a record of this file */
+		while (rc == 0 && (e = segment_scan_record(fd,
+		    (uint64_t)st.st_size, &r, &env)) == 0) {
+			rc = fn(arg, &r);
+			r.off = r.end;
+		}
+		if (rc == 0 && e != EBADMSG)
+			rc = e;
+		close(fd);
+	}
+	free(ids);
+	buf_free(&env);
+	buf_free(&p);
+	return rc;
 }

@@ -3,13 +3,15 @@
  *	segment - append-only body files of the queue
  * DESCRIPTION
  *	Message bodies live in numbered segment files under <queue_dir>/seg.
- *	Each body is one record: a 24-byte header (magic "ETQ1", body length,
- *	message id, CRC-32C of the body, CRC-32C of the header's first 20
- *	bytes) followed by the body.  The writer appends records, syncs the
- *	file once per batch, and only then commits the rows that point at
- *	them, so a row never points at unsynced bytes; bytes that no row
- *	points at (a crash between the sync and the commit) are never read
- *	and vanish when their segment is removed.
+ *	Each message is one record: a 40-byte header, its body, then its
+ *	envelope (queue/envelope.h).  The header, little-endian: magic "ETQ2",
+ *	u32 body length, u64 message id, u32 CRC-32C of the body, u32 number
+ *	of the segment file it was written to, u32 envelope length, u32
+ *	CRC-32C of the envelope, u32 zero, u32 CRC-32C of the first 36 bytes.
+ *	The file number tells a record from the old content of a recycled
+ *	file.  Readers of bodies never look at the envelope; it is there for
+ *	segment_scan(), which rebuilds the rows of records that the database
+ *	lost (queue_sqlite.c: the watermark).
  *
  *	Syncing a batch.  On ext2/3/4 and XFS, when the queue's database and
  *	the segments are on one device, the writer keeps zeroed, synced space
@@ -34,7 +36,8 @@
 
 #include "util/buf.h"
 
-#define SEGMENT_HDR_LEN 24
+#define SEGMENT_HDR_LEN 40
+#define SEGMENT_ENV_MAX (16u << 20)	/* an envelope's bytes at most */
 #define SEGMENT_MAX_BYTES (64u << 20)	/* start a new file past this */
 #define SEGMENT_PREP_BYTES (4u << 20)	/* zeroed ahead at a time */
 #define SEGMENT_PREP_LOW (2u << 20)	/* ... when less than this is left */
@@ -72,21 +75,28 @@ void segment_writer_close(struct segment_writer *w);
 
 /*
  * segment_append - append one record for message id: the header, then
- * mem (memlen bytes), then fdlen bytes read from fd at offset 0.  Sets
- * *seg, *off (of the record) and *crc.  Returns 0 or an errno value; after
- * an error the writer is broken and the next append opens a new file.
+ * the body, mem (memlen bytes) and fdlen bytes read from fd at offset 0,
+ * then the envelope's envlen bytes.  Sets *seg, *off (of the record) and
+ * *crc (of the body).  Returns 0 or an errno value; after an error the
+ * writer is broken and the next append opens a new file.
  */
 int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
-    size_t memlen, int fd, uint64_t fdlen, uint32_t *seg, uint64_t *off,
-    uint32_t *crc);
+    size_t memlen, int fd, uint64_t fdlen, const void *env, size_t envlen,
+    uint32_t *seg, uint64_t *off, uint32_t *crc);
 
 /*
  * segment_sync - make every record appended since the last call durable
- * (fdatasync), or, when *flush is set on return, written to the device
- * in prepared space, so that the caller's next cache flush on the same
- * device (its commit) makes them durable.  0 or an errno value.
+ * (fdatasync), or, with may_share and when *flush is set on return,
+ * written to the device in prepared space, so that the caller's next
+ * cache flush on the same device (its commit) makes them durable.  0 or
+ * an errno value.
  */
-int segment_sync(struct segment_writer *w, bool *flush);
+int segment_sync(struct segment_writer *w, bool may_share, bool *flush);
+
+/* segment_next_pos - where the next record will go: every record
+ * appended so far lies before (*seg, *off) */
+void segment_next_pos(const struct segment_writer *w, uint32_t *seg,
+    uint64_t *off);
 
 /* segment_write_out - start writing the records appended since the last
  * sync to the device, without waiting (segment_sync waits) */
@@ -137,5 +147,29 @@ void segment_cursor_init(struct segment_cursor *c, const char *dir);
 void segment_cursor_close(struct segment_cursor *c);
 int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
     uint64_t id, uint64_t len, uint32_t crc);
+
+/*
+ * segment_scan - every whole, verified record (header, body and envelope
+ * checksums, its own file number) of the files numbered from_seg and up,
+ * in order: from from_off in file from_seg, from 0 in later ones.  In each
+ * file the scan stops at the first bytes that are not such a record (the
+ * end of what was written, prepared zeros, a recycled file's old
+ * records).  fn(arg, rec) runs for each; rec->env is valid during the
+ * call only.  A non-zero return of fn stops the scan and is returned;
+ * else 0, or the errno of a file that could not be read.
+ */
+struct segment_rec {
+	uint32_t seg;
+	uint64_t off;		/* of the record */
+	uint64_t end;		/* just past it */
+	uint64_t id, len;	/* message id, body length */
+	uint32_t crc;		/* of the body */
+	const void *env;
+	size_t envlen;
+};
+
+typedef int segment_scan_fn(void *arg, const struct segment_rec *rec);
+int segment_scan(const char *dir, uint32_t from_seg, uint64_t from_off,
+    segment_scan_fn *fn, void *arg);
 
 #endif

@@ -56,6 +56,24 @@ bool fault_error(const char *name)
 	return true;
 }
 
+void fault_delay(const char *name, unsigned ms)
+{
+	if (!fault_due(name))
+		return;
+	dprintf(2, "event=fault_point name=%s action=delay ms=%u\n", name, ms);
+	usleep(ms * 1000u);
+}
+
+void fault_point_after(const char *name, unsigned ms)
+{
+	if (!fault_due(name))
+		return;
+	/* the other threads go on meanwhile (the loop sends its replies) */
+	usleep(ms * 1000u);
+	dprintf(2, "event=fault_point name=%s action=SIGKILL\n", name);
+	kill(getpid(), SIGKILL);
+}
+
 void fault_point(const char *name)
 {
 	if (!fault_due(name))

@@ -156,7 +156,13 @@ class Etrnd:
         return json.loads(self.etrnctl(*args).stdout)
 
     def db(self):
+        """queue.db, read-only.  etrnd answers 250 once a message's record
+        is durable and commits its rows just after; its own queries wait
+        for those rows.  While it runs, one etrnctl query first, so the
+        file shows every message that got its 250."""
         import sqlite3
+        if self.proc is not None and self.proc.poll() is None:
+            self.etrnctl("summary", check=False)
         return sqlite3.connect(f"file:{self.queue_dir}/queue.db?mode=ro",
                                uri=True)
 
@@ -169,8 +175,8 @@ class Etrnd:
         for mid, seg, off, size in rows:
             with open(f"{self.queue_dir}/seg/{seg:08X}.seg", "rb") as f:
                 f.seek(off)
-                hdr = f.read(24)
-                assert hdr[:4] == b"ETQ1"
+                hdr = f.read(40)
+                assert hdr[:4] == b"ETQ2"
                 (length,) = struct.unpack("<I", hdr[4:8])
                 assert length == size
                 out["%016X" % mid] = f.read(length)

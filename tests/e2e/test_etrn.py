@@ -524,3 +524,23 @@ def test_etrn_client_against_postfix(etrnd_factory, peer_factory,
                        timeout=60)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "other.example: 459 " in r.stdout
+
+
+def test_etrn_right_after_250_counts_that_message(etrnd_factory, peer_factory):
+    """etrnd answers 250 once a message's record (body and envelope) is
+    durable, and commits its rows just after.  An ETRN sent the moment
+    the 250 arrives must still count it: the count waits for every
+    acknowledged message's rows.  slow_rows holds the first batch's rows
+    back for a second, so without that wait the count would be 0 (251)."""
+    peer = peer_factory(SmtpPeer)
+    d = etrnd_factory(domains=domains_for(peer.port), start=False)
+    d.start(env={"ETRND_FAULT": "slow_rows"})
+    t0 = time.monotonic()
+    d.submit("s@client.test", ["a@example.org"], BODY)
+    assert d.etrn("example.org") == (
+        253, "253 2.0.0 OK, 1 pending messages for node example.org started")
+    assert "event=fault_point name=slow_rows action=delay" in d.read_log()
+    assert time.monotonic() - t0 >= 0.9     # the count did wait
+    (m,) = peer.wait_messages(1)
+    assert m.rcpt_tos == ["a@example.org"]
+    assert wait_for(lambda: d.pending() == [], 10)

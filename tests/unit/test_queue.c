@@ -183,11 +183,11 @@ static void two_records(struct segment_writer *sw, const char *dir,
 	bool flush;
 
 	assert_int_equal(segment_writer_init(sw, dir, 1, false), 0);
-	assert_int_equal(segment_append(sw, 42, "hello\r\n", 7, -1, 0, seg,
+	assert_int_equal(segment_append(sw, 42, "hello\r\n", 7, -1, 0, "", 0, seg,
 	    off, crc), 0);
-	assert_int_equal(segment_append(sw, 43, "world\r\n", 7, -1, 0, seg2,
+	assert_int_equal(segment_append(sw, 43, "world\r\n", 7, -1, 0, "", 0, seg2,
 	    off2, crc2), 0);
-	assert_int_equal(segment_sync(sw, &flush), 0);
+	assert_int_equal(segment_sync(sw, true, &flush), 0);
 	assert_false(flush);
 }
 
@@ -244,26 +244,26 @@ static void test_segment_prepared(void **state)
 	bool flush;
 
 	assert_int_equal(segment_writer_init(&sw, dir, 1, true), 0);
-	assert_int_equal(segment_append(&sw, 1, "one\r\n", 5, -1, 0, &seg,
+	assert_int_equal(segment_append(&sw, 1, "one\r\n", 5, -1, 0, "", 0, &seg,
 	    &off, &crc), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_false(flush);			/* a new name: fdatasync */
 	segment_prepare(&sw);
 	assert_int_equal(sw.ready, sw.off + SEGMENT_PREP_BYTES);
 	assert_int_equal(file_size(dir, seg), (off_t)sw.ready);
-	assert_int_equal(segment_append(&sw, 2, "two\r\n", 5, -1, 0, &seg2,
+	assert_int_equal(segment_append(&sw, 2, "two\r\n", 5, -1, 0, "", 0, &seg2,
 	    &off2, &crc2), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_true(flush);			/* inside: written out only */
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_false(flush);			/* nothing new */
 	assert_int_equal(segment_read(dir, seg2, off2, 2, 5, crc2, &out), 0);
 	assert_string_equal(out.p, "two\r\n");
 	/* more than is left of the prepared space: fdatasync, and the file
 	 * grows past it */
-	assert_int_equal(segment_append(&sw, 3, big, SEGMENT_PREP_BYTES, -1, 0,
+	assert_int_equal(segment_append(&sw, 3, big, SEGMENT_PREP_BYTES, -1, 0, "", 0,
 	    &seg2, &off2, &crc2), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_false(flush);
 	assert_true(file_size(dir, seg) > (off_t)sw.ready);
 	segment_prepare(&sw);			/* zeroes from the end on */
@@ -276,16 +276,16 @@ static void test_segment_prepared(void **state)
 	segment_spare_path(&sp, dir);
 	assert_int_equal(access(sp.p, F_OK), 0);
 	/* the next file takes the spare's blocks: prepared from the start */
-	assert_int_equal(segment_append(&sw, 4, "four\r\n", 6, -1, 0, &seg2,
+	assert_int_equal(segment_append(&sw, 4, "four\r\n", 6, -1, 0, "", 0, &seg2,
 	    &off2, &crc2), 0);
 	assert_int_equal(seg2, 2);
 	assert_int_not_equal(access(sp.p, F_OK), 0);
 	assert_true(sw.ready >= 2 * (uint64_t)SEGMENT_PREP_BYTES);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_false(flush);			/* a renamed file: dir sync */
-	assert_int_equal(segment_append(&sw, 5, "five\r\n", 6, -1, 0, &seg2,
+	assert_int_equal(segment_append(&sw, 5, "five\r\n", 6, -1, 0, "", 0, &seg2,
 	    &off2, &crc2), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_true(flush);
 	buf_reset(&out);
 	assert_int_equal(segment_read(dir, seg2, off2, 5, 6, crc2, &out), 0);
@@ -303,18 +303,18 @@ static void test_segment_prepared(void **state)
 	assert_int_not_equal(access(sp.p, F_OK), 0);
 
 	/* without shared flushes: never prepared, always fdatasync */
-	assert_int_equal(segment_append(&sw, 6, "six\r\n", 5, -1, 0, &seg,
+	assert_int_equal(segment_append(&sw, 6, "six\r\n", 5, -1, 0, "", 0, &seg,
 	    &off, &crc), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	segment_prepare(&sw);
 	assert_int_equal(sw.ready, 0);
 	assert_int_equal(file_size(dir, seg), (off_t)sw.off);
-	assert_int_equal(segment_append(&sw, 7, "seven\r\n", 7, -1, 0, &seg,
+	assert_int_equal(segment_append(&sw, 7, "seven\r\n", 7, -1, 0, "", 0, &seg,
 	    &off, &crc), 0);
-	assert_int_equal(segment_sync(&sw, &flush), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	assert_false(flush);
 	/* a retired file is removed, not kept */
-	assert_int_equal(segment_append(&sw, 8, "eight\r\n", 7, -1, 0, &seg,
+	assert_int_equal(segment_append(&sw, 8, "eight\r\n", 7, -1, 0, "", 0, &seg,
 	    &off, &crc), 0);
 	segment_writer_close(&sw);
 	assert_int_equal(segment_writer_init(&sw, dir, 10, false), 0);
@@ -361,6 +361,90 @@ static void test_segment_verifies(void **state)
 	segment_writer_close(&sw);
 	buf_free(&out);
 	buf_free(&p);
+	free(dir);
+}
+
+/* what segment_scan found: "seg:off:id:envelope" per record */
+static int scan_cb(void *arg, const struct segment_rec *r)
+{
+	struct buf *out = arg;
+
+	buf_printf(out, "%X:%llu:%llu:%.*s;", (unsigned)r->seg,
+	    (unsigned long long)r->off, (unsigned long long)r->id,
+	    (int)r->envlen, (const char *)r->env);
+	return r->id == 99 ? 7 : 0;	/* 99: stop here */
+}
+
+/*
+ * segment_scan, the replay's reader: every verified record from a
+ * position on, across files, with its envelope; it stops in a file at a
+ * torn record, at a damaged one, and at a recycled file's old records
+ * (their file number differs).
+ */
+static void test_segment_scan(void **state)
+{
+	char *dir = tmpdir();
+	struct segment_writer sw;
+	struct buf out = BUF_INIT, p = BUF_INIT, p2 = BUF_INIT;
+	uint32_t seg, crc;
+	uint64_t off[4];
+	bool flush;
+	int fd;
+
+	assert_int_equal(segment_writer_init(&sw, dir, 5, false), 0);
+	assert_int_equal(segment_append(&sw, 1, "a\r\n", 3, -1, 0, "E1", 2,
+	    &seg, &off[0], &crc), 0);
+	assert_int_equal(segment_append(&sw, 2, "bb\r\n", 4, -1, 0, "E2", 2,
+	    &seg, &off[1], &crc), 0);
+	assert_int_equal(segment_append(&sw, 3, "ccc\r\n", 5, -1, 0, "E3", 2,
+	    &seg, &off[2], &crc), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
+	segment_writer_close(&sw);
+	assert_int_equal(segment_scan(dir, 5, 0, scan_cb, &out), 0);
+	buf_reset(&p);
+	buf_printf(&p, "5:0:1:E1;5:%llu:2:E2;5:%llu:3:E3;",
+	    (unsigned long long)off[1], (unsigned long long)off[2]);
+	assert_string_equal(out.p, p.p);
+	/* from the middle; files before from_seg are not read */
+	buf_reset(&out);
+	assert_int_equal(segment_scan(dir, 5, off[2], scan_cb, &out), 0);
+	buf_reset(&p);
+	buf_printf(&p, "5:%llu:3:E3;", (unsigned long long)off[2]);
+	assert_string_equal(out.p, p.p);
+	buf_reset(&out);
+	assert_int_equal(segment_scan(dir, 6, 0, scan_cb, &out), 0);
+	assert_int_equal(out.len, 0);
+	/* the file renamed to another number: its records are old content */
+	buf_reset(&p);
+	segment_path(&p, dir, 5);
+	segment_path(&p2, dir, 6);
+	assert_int_equal(rename(p.p, p2.p), 0);
+	assert_int_equal(segment_scan(dir, 5, 0, scan_cb, &out), 0);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(rename(p2.p, p.p), 0);
+	/* a damaged envelope ends the file's records there */
+	fd = open(p.p, O_RDWR);
+	assert_int_equal(pwrite(fd, "X", 1, (off_t)off[1] + SEGMENT_HDR_LEN + 4 +
+	    1), 1);
+	close(fd);
+	assert_int_equal(segment_scan(dir, 5, 0, scan_cb, &out), 0);
+	assert_string_equal(out.p, "5:0:1:E1;");
+	/* a torn record (cut short) likewise, and a later file goes on */
+	assert_int_equal(truncate(p.p, (off_t)off[1] + 10), 0);
+	assert_int_equal(segment_writer_init(&sw, dir, 7, false), 0);
+	assert_int_equal(segment_append(&sw, 99, "z\r\n", 3, -1, 0, "E9", 2,
+	    &seg, &off[3], &crc), 0);
+	assert_int_equal(segment_append(&sw, 100, "y\r\n", 3, -1, 0, "EA", 2,
+	    &seg, &off[3], &crc), 0);
+	assert_int_equal(segment_sync(&sw, true, &flush), 0);
+	segment_writer_close(&sw);
+	buf_reset(&out);
+	/* the callback's non-zero return stops the scan and is returned */
+	assert_int_equal(segment_scan(dir, 5, 0, scan_cb, &out), 7);
+	assert_string_equal(out.p, "5:0:1:E1;7:0:99:E9;");
+	buf_free(&out);
+	buf_free(&p);
+	buf_free(&p2);
 	free(dir);
 }
 
@@ -471,7 +555,7 @@ static void test_recovery_drops_unreferenced_segments(void **state)
 	/* bytes synced before a crash but never committed: no row points here */
 	buf_printf(&p, "%s/seg/%08X.seg", dir, 0x77u);
 	fd = open(p.p, O_WRONLY | O_CREAT, 0600);
-	assert_int_equal(write(fd, "ETQ1garbage", 11), 11);
+	assert_int_equal(write(fd, "ETQ2garbage", 11), 11);
 	close(fd);
 	q = queue_open(dir, 0, base, &err);
 	assert_non_null(q);
@@ -702,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_segment_verifies),
 		cmocka_unit_test(test_segment_prepared),
 		cmocka_unit_test(test_segment_check),
+		cmocka_unit_test(test_segment_scan),
 		cmocka_unit_test(test_check_cut),
 		cmocka_unit_test(test_recovery_drops_unreferenced_segments),
 		cmocka_unit_test(test_fetch_update_retire),
