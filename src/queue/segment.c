@@ -369,10 +369,17 @@ int segment_retire(struct segment_writer *w, uint32_t id)
 	return e;
 }
 
+/* the header of records written before the envelope joined the body
+ * (24 bytes: magic "ETQ1", u32 body length, u64 id, u32 body CRC, u32
+ * CRC of the first 20 bytes); still read, never written */
+static const char segment_magic_v1[4] = { 'E', 'T', 'Q', '1' };
+#define SEGMENT_HDR_V1_LEN 24
+
 /* segment_header_check - the record header at off of an open segment
- * seg is the one of message id (length, checksums): 0, EBADMSG or errno */
+ * seg is the one of message id (length, checksums); *hlen is set to its
+ * length (where the body starts): 0, EBADMSG or errno */
 static int segment_header_check(int fd, uint32_t seg, uint64_t off,
-    uint64_t id, uint64_t len, uint32_t crc)
+    uint64_t id, uint64_t len, uint32_t crc, uint64_t *hlen)
 {
 	unsigned char h[SEGMENT_HDR_LEN];
 	struct segment_hdr f;
@@ -380,6 +387,15 @@ static int segment_header_check(int fd, uint32_t seg, uint64_t off,
 
 	if (r < 0)
 		return errno;
+	if (r >= SEGMENT_HDR_V1_LEN && memcmp(h, segment_magic_v1, 4) == 0) {
+		*hlen = SEGMENT_HDR_V1_LEN;
+		return segment_get32(h + 20) == crc32c(0, h, 20) &&
+		    segment_get32(h + 4) == (uint32_t)len &&
+		    (segment_get32(h + 8) |
+		    (uint64_t)segment_get32(h + 12) << 32) == id &&
+		    segment_get32(h + 16) == crc ? 0 : EBADMSG;
+	}
+	*hlen = SEGMENT_HDR_LEN;
 	if (r != (ssize_t)sizeof(h) || !segment_header_parse(h, &f) ||
 	    f.seg != seg || f.len != len || f.id != id || f.crc != crc)
 		return EBADMSG;
@@ -404,6 +420,9 @@ void segment_cursor_close(struct segment_cursor *c)
 int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
     uint64_t id, uint64_t len, uint32_t crc)
 {
+	uint64_t hlen;
+	int e;
+
 	if (!c->open || c->seg != seg) {
 		struct buf p = BUF_INIT;
 		struct stat st;
@@ -420,9 +439,12 @@ int segment_check(struct segment_cursor *c, uint32_t seg, uint64_t off,
 	}
 	if (c->fd < 0)
 		return c->err;
-	if (off + SEGMENT_HDR_LEN + len > c->size)
+	if ((e = segment_header_check(c->fd, seg, off, id, len, crc,
+	    &hlen)) != 0)
+		return e;
+	if (off + hlen + len > c->size)
 		return EBADMSG;		/* cut short */
-	return segment_header_check(c->fd, seg, off, id, len, crc);
+	return 0;
 }
 
 int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
@@ -430,7 +452,7 @@ int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
 {
 	struct buf p = BUF_INIT;
 	size_t base = out->len;
-	uint64_t done;
+	uint64_t done, hlen;
 	ssize_t r;
 	int fd, e;
 
@@ -439,12 +461,12 @@ int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
 	buf_free(&p);
 	if (fd < 0)
 		return errno;
-	if ((e = segment_header_check(fd, seg, off, id, len, crc)) != 0)
+	if ((e = segment_header_check(fd, seg, off, id, len, crc, &hlen)) != 0)
 		goto out;
 	buf_reserve(out, (size_t)len);
 	for (done = 0; done < len;) {
 		r = pread(fd, out->p + out->len, (size_t)(len - done),
-		    (off_t)(off + SEGMENT_HDR_LEN + done));
+		    (off_t)(off + hlen + done));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {

@@ -9,7 +9,8 @@
  *	of the segment file it was written to, u32 envelope length, u32
  *	CRC-32C of the envelope, u32 zero, u32 CRC-32C of the first 36 bytes.
  *	The file number tells a record from the old content of a recycled
- *	file.  Readers of bodies never look at the envelope; it is there for
+ *	file.  Records of the first format ("ETQ1", a 24-byte header, no
+ *	envelope) are still read.  Readers of bodies never look at the envelope; it is there for
  *	segment_scan(), which rebuilds the rows of records that the database
  *	lost (queue_sqlite.c: the watermark).
  *
