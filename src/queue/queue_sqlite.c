@@ -765,6 +765,7 @@ static void queue_commit_early(struct queue *q, struct qjob **jobs, size_t n,
 	int e = 0, rc;
 
 	fault_point("before_commit");	/* durable, not acknowledged */
+	queue_refresh_space(q);	/* before the 250s: the next MAIL sees it */
 	pthread_mutex_lock(&q->mu);
 	q->acked_seq++;
 	pthread_mutex_unlock(&q->mu);

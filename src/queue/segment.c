@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -155,6 +156,34 @@ static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/* segment_pwritev_all - every byte of n vectors at off (they are
+ * consumed: a short write moves them on) */
+static int segment_pwritev_all(int fd, struct iovec *v, int n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t r = pwritev(fd, v, n, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (r == 0)
+			return EIO;
+		off += (uint64_t)r;
+		while (n > 0 && (size_t)r >= v->iov_len) {
+			r -= (ssize_t)v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (char *)v->iov_base + r;
+			v->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
 static void segment_put32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
@@ -226,9 +255,12 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 	start = w->off;
 	pos = start + SEGMENT_HDR_LEN;
 	c = crc32c(0, mem, memlen);
-	if ((e = segment_pwrite_all(w->fd, mem, memlen, pos)) != 0)
-		goto fail;
-	pos += memlen;
+	if (fdlen > 0) {	/* a spilled body: mem, then the file's bytes */
+		if ((e = segment_pwrite_all(w->fd, mem, memlen, pos)) != 0)
+			goto fail;
+		pos += memlen;
+		memlen = 0;
+	}
 	for (done = 0; done < fdlen;) {
 		char chunk[65536];
 		size_t want = fdlen - done < sizeof(chunk) ?
@@ -247,18 +279,29 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 		pos += (uint64_t)r;
 		done += (uint64_t)r;
 	}
-	if ((e = segment_pwrite_all(w->fd, env, envlen, pos)) != 0)
-		goto fail;
-	pos += envlen;
-	f.len = memlen + fdlen;
+	f.len = (uint64_t)(pos - start - SEGMENT_HDR_LEN) + memlen;
 	f.id = id;
 	f.crc = c;
 	f.seg = w->id;
 	f.envlen = (uint32_t)envlen;
 	f.envcrc = crc32c(0, env, envlen);
 	segment_header(h, &f);
-	if ((e = segment_pwrite_all(w->fd, h, sizeof(h), start)) != 0)
-		goto fail;
+	if (fdlen > 0) {
+		if ((e = segment_pwrite_all(w->fd, env, envlen, pos)) != 0 ||
+		    (e = segment_pwrite_all(w->fd, h, sizeof(h), start)) != 0)
+			goto fail;
+		pos += envlen;
+	} else {		/* the usual case: one system call */
+		struct iovec v[3] = {
+			{ h, sizeof(h) },
+			{ (void *)(uintptr_t)mem, memlen },
+			{ (void *)(uintptr_t)env, envlen },
+		};
+
+		if ((e = segment_pwritev_all(w->fd, v, 3, start)) != 0)
+			goto fail;
+		pos += memlen + envlen;
+	}
 	w->off = pos;
 	*seg = w->id;
 	*off = start;

@@ -353,6 +353,23 @@ def _send_big(d, total, before_dot=None):
         c.close()
 
 
+def test_x5_the_message_just_acknowledged_counts_against_the_reserve(
+        small_fs, etrnd_factory):
+    """The free-space figure is refreshed with every stored batch, before
+    its 250s go out: the MAIL that follows a message which took the queue
+    under its reserve is refused at once, not at the next periodic
+    refresh (every 5 s)."""
+    d = etrnd_factory(extra="message_size_limit = 1G\n"
+                            "queue_min_free = 16M\n")
+    _fill_to(small_fs, RESERVE + (3 << 20))
+    assert _until_mail(d, 250, " SIZE=%d" % (2 << 20))
+    (code, lines), _ = _send_big(d, 5 << 19)     # 2.5 MB
+    assert code == 250, lines
+    # what is left over the reserve is now under 1 MB
+    code, lines = _mail_reply(d, " SIZE=%d" % (1 << 20))
+    assert code == 452 and lines[0].startswith("452 4.3.1"), lines
+
+
 def test_x5_low_disk(small_fs, etrnd_factory):
     d = etrnd_factory(extra="message_size_limit = 1G\n"
                             "queue_min_free = 16M\n")
