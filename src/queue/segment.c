@@ -135,34 +135,20 @@ static int segment_open_next(struct segment_writer *w)
 	return 0;
 }
 
-static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *s = p;
-
-	while (n > 0) {
-		ssize_t r = pwrite(fd, s, n, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (r == 0)
-			return EIO;
-		s += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* segment_pwritev_all - every byte of n vectors at off (they are
  * consumed: a short write moves them on) */
 static int segment_pwritev_all(int fd, struct iovec *v, int n, uint64_t off)
 {
-	while (n > 0) {
-		ssize_t r = pwritev(fd, v, n, (off_t)off);
+	for (;;) {
+		ssize_t r;
 
+		while (n > 0 && v->iov_len == 0) {	/* nothing to write */
+			v++;
+			n--;
+		}
+		if (n == 0)
+			break;
+		r = pwritev(fd, v, n, (off_t)off);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -182,6 +168,13 @@ static int segment_pwritev_all(int fd, struct iovec *v, int n, uint64_t off)
 		}
 	}
 	return 0;
+}
+
+static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	struct iovec v = { (void *)(uintptr_t)p, n };
+
+	return segment_pwritev_all(fd, &v, 1, off);
 }
 
 static void segment_put32(unsigned char *p, uint32_t v)

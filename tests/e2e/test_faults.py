@@ -494,6 +494,16 @@ def msg_segs(d):
         return dict(db.execute("SELECT id, seg FROM msg").fetchall())
 
 
+def send_refused_451(d, rcpt, token):
+    """One message whose dot must get 451 4.3.0 (a failed store)."""
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail(SENDER)
+        s.rcpt(rcpt)
+        code, msg = s.data(body(token))
+    assert (code, msg[:5]) == (451, b"4.3.0"), (code, msg)
+
+
 def test_failed_body_sync_gets_451_and_the_file_is_abandoned(
         etrnd_factory, peer_factory):
     """The second batch's sync fails (error point sync_error, as EIO from
@@ -508,12 +518,7 @@ def test_failed_body_sync_gets_451_and_the_file_is_abandoned(
     d.submit(SENDER, ["one@site.test"], body("sync-one"))
     (first_seg,) = set(msg_segs(d).values())
     path = f"{d.queue_dir}/seg/{first_seg:08X}.seg"
-    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
-        s.ehlo("client.test")
-        s.mail(SENDER)
-        s.rcpt("two@site.test")
-        code, msg = s.data(body("sync-two"))
-    assert (code, msg[:5]) == (451, b"4.3.0"), (code, msg)
+    send_refused_451(d, "two@site.test", "sync-two")
     assert "event=fault_point name=sync_error action=error" in d.read_log()
     assert d.log_lines("event=store_error op=fdatasync") != []
     size = os.path.getsize(path)
@@ -539,12 +544,7 @@ def test_message_that_got_451_is_never_replayed(etrnd_factory):
     not bring back a message whose client was told to send it again."""
     d = etrnd_factory(start=False)
     d.start(env={"ETRND_FAULT": "sync_error:1"})
-    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
-        s.ehlo("client.test")
-        s.mail(SENDER)
-        s.rcpt("gone@example.org")
-        code, msg = s.data(body("sync-451"))
-    assert (code, msg[:5]) == (451, b"4.3.0"), (code, msg)
+    send_refused_451(d, "gone@example.org", "sync-451")
     (seg,) = seg_files(d)
     assert os.path.getsize(f"{d.queue_dir}/seg/{seg}") > len(body("sync-451"))
     d.kill9()
