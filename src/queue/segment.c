@@ -239,8 +239,8 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 	uint32_t c;
 	int e;
 
-	if (memlen + fdlen > 0xffffffffu || envlen > 0xffffffffu)
-		return EFBIG;
+	if (memlen + fdlen > 0xffffffffu || envlen > SEGMENT_ENV_MAX)
+		return EFBIG;	/* never written: segment_scan would refuse it */
 	if (w->fd < 0 || w->broken || w->off >= SEGMENT_MAX_BYTES) {
 		if ((e = segment_open_next(w)) != 0)
 			return e;

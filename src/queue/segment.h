@@ -38,7 +38,9 @@
 #include "util/buf.h"
 
 #define SEGMENT_HDR_LEN 40
-#define SEGMENT_ENV_MAX (16u << 20)	/* an envelope's bytes at most */
+#define SEGMENT_ENV_MAX (64u << 20)	/* an envelope's bytes at most (some
+					 * 50,000 recipients of the longest
+					 * addresses and ORCPTs) */
 #define SEGMENT_MAX_BYTES (64u << 20)	/* start a new file past this */
 #define SEGMENT_PREP_BYTES (4u << 20)	/* zeroed ahead at a time */
 #define SEGMENT_PREP_LOW (2u << 20)	/* ... when less than this is left */
@@ -78,8 +80,10 @@ void segment_writer_close(struct segment_writer *w);
  * segment_append - append one record for message id: the header, then
  * the body, mem (memlen bytes) and fdlen bytes read from fd at offset 0,
  * then the envelope's envlen bytes.  Sets *seg, *off (of the record) and
- * *crc (of the body).  Returns 0 or an errno value; after an error the
- * writer is broken and the next append opens a new file.
+ * *crc (of the body).  Returns 0 or an errno value: EFBIG, with nothing
+ * written, for a body over 4 GB or an envelope over SEGMENT_ENV_MAX;
+ * after any other error the writer is broken and the next append opens a
+ * new file.
  */
 int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
     size_t memlen, int fd, uint64_t fdlen, const void *env, size_t envlen,

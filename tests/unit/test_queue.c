@@ -399,6 +399,10 @@ static void test_segment_scan(void **state)
 	    &seg, &off[1], &crc), 0);
 	assert_int_equal(segment_append(&sw, 3, "ccc\r\n", 5, -1, 0, "E3", 2,
 	    &seg, &off[2], &crc), 0);
+	/* an envelope the scan would refuse is never written */
+	assert_int_equal(segment_append(&sw, 4, "d\r\n", 3, -1, 0, "E4",
+	    (size_t)SEGMENT_ENV_MAX + 1, &seg, &off[3], &crc), EFBIG);
+	assert_false(sw.broken);
 	assert_int_equal(segment_sync(&sw, true, &flush), 0);
 	segment_writer_close(&sw);
 	assert_int_equal(segment_scan(dir, 5, 0, scan_cb, &out), 0);
