@@ -145,6 +145,13 @@ if [[ $(id -u) != 0 ]]; then
 	exit 1
 fi
 
+# One run at a time: a second one would stop the first's Postfix below.
+exec 9>"$ROOT/bench/.lock"
+if ! flock -n 9; then
+	log "another bench run is in progress (bench/.lock)"
+	exit 1
+fi
+
 # A Postfix instance left running by an interrupted earlier run.
 if [[ -f $PF/etc/main.cf ]] && postfix -c "$PF/etc" status >/dev/null 2>&1; then
 	log "stopping the Postfix instance of an earlier run"
