@@ -593,24 +593,20 @@ static int queue_sync_level(struct queue *q, bool full)
 }
 
 /*
- * queue_batch_rows - every row of a batch, in one transaction, with the
- * watermark when it stores messages (nmsg).  early: the batch's records
- * are durable and acknowledged already; its rows are committed with
- * synchronous=NORMAL.  Else the records are synced here, after the
- * inserts (their writing started before them) and before the commit,
- * which is FULL; a sync error goes to *seg_err.
+ * queue_rows_write - BEGIN, then every row of a batch, and the watermark
+ * when it stores messages (nmsg).  full: the transaction will commit with
+ * synchronous=FULL, else NORMAL.  On error it is rolled back.
  */
-static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
-    const struct qloc *locs, size_t nmsg, bool early, int *seg_err,
-    uint32_t *freed, size_t *nfreed)
+static int queue_rows_write(struct queue *q, struct qjob **jobs, size_t n,
+    const struct qloc *locs, size_t nmsg, bool full, uint32_t *freed,
+    size_t *nfreed)
 {
 	struct buf rkey = BUF_INIT;
 	size_t i, k, li = 0;
-	bool flush;
 	int rc;
 
 	*nfreed = 0;
-	if ((rc = queue_sync_level(q, !early)) == SQLITE_OK)
+	if ((rc = queue_sync_level(q, full)) == SQLITE_OK)
 		rc = sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	for (i = 0; i < n && rc == SQLITE_OK; i++) {
 		struct qjob *j = jobs[i];
@@ -630,26 +626,63 @@ static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
 	buf_free(&rkey);
 	if (rc == SQLITE_OK && nmsg > 0)
 		rc = queue_set_mark(q);
-	/* when flush comes back set, the COMMIT below is that flush */
-	if (rc == SQLITE_OK && nmsg > 0 && !early &&
-	    (*seg_err = segment_sync(&q->seg, true, &flush)) != 0)
-		rc = SQLITE_IOERR;
-	if (rc == SQLITE_OK && early) {
-		fault_delay("slow_rows", 1000);
-		fault_point_after("after_ack", 500);
-		if (fault_error("rows_error"))	/* as a failed commit */
-			rc = SQLITE_IOERR;
-	}
-	else if (rc == SQLITE_OK)
-		queue_fault_points(jobs, n, "before_commit", "during_mark");
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		queue_fault_points(jobs, n, "after_commit", "after_mark");
 	if (rc != SQLITE_OK) {
 		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
 		*nfreed = 0;
 	}
+	return rc;
+}
+
+/* queue_rows_commit - COMMIT what queue_rows_write wrote, with the
+ * fault points of the batch's kind (early: acknowledged already); on
+ * error it is rolled back */
+static int queue_rows_commit(struct queue *q, struct qjob **jobs, size_t n,
+    bool early)
+{
+	int rc = SQLITE_OK;
+
+	if (early) {
+		fault_delay("slow_rows", 1000);
+		fault_point_after("after_ack", 500);
+		if (fault_error("rows_error"))	/* as a failed commit */
+			rc = SQLITE_IOERR;
+	} else {
+		queue_fault_points(jobs, n, "before_commit", "during_mark");
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		queue_fault_points(jobs, n, "after_commit", "after_mark");
+	else
+		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/*
+ * queue_batch_rows - every row of a batch, in one transaction committed
+ * with synchronous=FULL.  With nmsg new records, they are synced after the
+ * inserts (their writing started before them) and before the commit; a
+ * sync error goes to *seg_err.
+ */
+static int queue_batch_rows(struct queue *q, struct qjob **jobs, size_t n,
+    const struct qloc *locs, size_t nmsg, int *seg_err, uint32_t *freed,
+    size_t *nfreed)
+{
+	bool flush;
+	int rc;
+
+	rc = queue_rows_write(q, jobs, n, locs, nmsg, true, freed, nfreed);
+	if (rc != SQLITE_OK)
+		return rc;
+	/* when flush comes back set, the COMMIT below is that flush */
+	if (nmsg > 0 && (*seg_err = segment_sync(&q->seg, true, &flush)) != 0) {
+		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
+		*nfreed = 0;
+		return SQLITE_IOERR;
+	}
+	rc = queue_rows_commit(q, jobs, n, false);
+	if (rc != SQLITE_OK)
+		*nfreed = 0;
 	return rc;
 }
 
@@ -723,8 +756,8 @@ static bool queue_retry_backlog(struct queue *q)
 
 	if (b->n == 0)
 		return true;
-	rc = queue_batch_rows(q, b->jobs, b->n, b->locs, b->nmsg, false, &e,
-	    &freed, &nfreed);
+	rc = queue_batch_rows(q, b->jobs, b->n, b->locs, b->nmsg, &e, &freed,
+	    &nfreed);
 	if (rc != SQLITE_OK)
 		return false;
 	log_info("event=store_recovered messages=%zu", b->nmsg);
@@ -753,16 +786,16 @@ static enum queue_status queue_store_error(struct queue *q, int e, int rc)
 }
 
 /*
- * queue_commit_early - a batch of new messages whose records are
- * durable: acknowledge every job, then commit the rows (NORMAL).  Rows
- * that fail to commit go to the backlog, retried before the next batch.
+ * queue_commit_early - a batch of new messages whose records are durable
+ * and whose rows are written, not committed: acknowledge every job, then
+ * commit (NORMAL).  Rows that fail to commit go to the backlog, retried
+ * before the next batch.
  */
 static void queue_commit_early(struct queue *q, struct qjob **jobs, size_t n,
     struct qloc *locs, size_t nmsg)
 {
-	uint32_t freed;
-	size_t i, nfreed;
-	int e = 0, rc;
+	size_t i;
+	int rc;
 
 	fault_point("before_commit");	/* durable, not acknowledged */
 	queue_refresh_space(q);	/* before the 250s: the next MAIL sees it */
@@ -773,8 +806,7 @@ static void queue_commit_early(struct queue *q, struct qjob **jobs, size_t n,
 		queue_done_ok(jobs[i]);
 		queue_ack(q, jobs[i]);
 	}
-	rc = queue_batch_rows(q, jobs, n, locs, nmsg, true, &e, &freed,
-	    &nfreed);
+	rc = queue_rows_commit(q, jobs, n, true);
 	if (rc != SQLITE_OK) {
 		(void)queue_store_error(q, 0, rc);
 		q->backlog.jobs = xmalloc(n * sizeof(*jobs));
@@ -793,17 +825,18 @@ static void queue_commit_early(struct queue *q, struct qjob **jobs, size_t n,
 
 /*
  * queue_commit_batch - store a batch.  Every new message is appended to
- * the segment as one record (body and envelope).  A batch of new
- * messages only is acknowledged once its records are synced, and its
- * rows committed after (queue_commit_early).  Any other batch (outcomes,
- * bounces, an operator's change) inserts and updates its rows in one
- * transaction, waits for its records' sync (segment_sync) and commits
- * with synchronous=FULL; only then are its jobs reported QUEUE_OK.  When
- * that sync leaves the flush to the commit (segment.h), the commit
- * provides it: SQLite syncs the WAL at every commit that wrote, which
- * flushes the device's cache after the records' writes have completed.
- * After a failed append or sync, the watermark moves past the failed
- * records, so that no restart replays messages that got 451.
+ * the segment as one record (body and envelope), and their writing out
+ * starts.  Meanwhile the rows are written in a transaction.  A batch of
+ * new messages only is acknowledged once its records are synced, and its
+ * transaction committed after, with synchronous=NORMAL
+ * (queue_commit_early).  Any other batch (outcomes, bounces, an
+ * operator's change) waits for its records' sync (segment_sync) and
+ * commits with synchronous=FULL; only then are its jobs reported
+ * QUEUE_OK.  When that sync leaves the flush to the commit (segment.h),
+ * the commit provides it: SQLite syncs the WAL at every commit that
+ * wrote, which flushes the device's cache after the records' writes have
+ * completed.  After a failure, the watermark moves past the batch's
+ * records, so that no restart replays messages that got 451 or 452.
  */
 static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 {
@@ -841,22 +874,31 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 			    &locs[li].crc);
 		}
 	}
+	if (e == 0 && nmsg > 0)
+		segment_write_out(&q->seg);
 	if (e == 0 && early) {
-		if ((e = segment_sync(&q->seg, false, &flush)) == 0) {
+		/* the rows are written while the records are written out */
+		rc = queue_rows_write(q, jobs, n, locs, nmsg, false, freed,
+		    &nfreed);
+		e = segment_sync(&q->seg, false, &flush);
+		if (e == 0 && rc == SQLITE_OK) {
 			free(freed);
 			queue_commit_early(q, jobs, n, locs, nmsg);
 			return;
 		}
-		rc = SQLITE_IOERR;
+		if (e != 0 && rc == SQLITE_OK)
+			sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
+		if (e != 0)
+			rc = SQLITE_IOERR;
 	} else if (e == 0) {
-		if (nmsg > 0)
-			segment_write_out(&q->seg);
-		rc = queue_batch_rows(q, jobs, n, locs, nmsg, false, &e, freed,
+		rc = queue_batch_rows(q, jobs, n, locs, nmsg, &e, freed,
 		    &nfreed);
 	}
 	if (e != 0 || rc != SQLITE_OK)
 		fail = queue_store_error(q, e, rc);
-	if (e != 0 && queue_sync_level(q, true) == SQLITE_OK &&
+	/* records of messages that got 451/452 are never replayed */
+	if (fail != QUEUE_OK && nmsg > 0 &&
+	    queue_sync_level(q, true) == SQLITE_OK &&
 	    queue_set_mark(q) != SQLITE_OK)
 		log_err("event=store_error op=watermark error=%s",
 		    log_value(sqlite3_errmsg(q->wdb),

@@ -681,6 +681,16 @@ static void test_huge_rcpt_count(void **state)
 	buf_free(&b);
 }
 
+/* set_string - the i-th of sender, helo, first domain, first orcpt */
+static void set_string(struct queue_msg_in *t, size_t i, const char *v)
+{
+	char **f = i == 0 ? &t->sender : i == 1 ? &t->helo :
+	    i == 2 ? &t->rcpts[0].domain : &t->rcpts[0].orcpt;
+
+	free(*f);
+	*f = xstrdup(v);
+}
+
 static void test_long_string(void **state)
 {
 	char *big = xmalloc(ENVELOPE_MAX_STR + 2);
@@ -695,46 +705,14 @@ static void test_long_string(void **state)
 	for (i = 0; i < 4; i++) {
 		struct queue_msg_in *t = msg_small();
 
-		switch (i) {
-		case 0:
-			free(t->sender);
-			t->sender = xstrdup(big);
-			break;
-		case 1:
-			t->helo = xstrdup(big);
-			break;
-		case 2:
-			free(t->rcpts[0].domain);
-			t->rcpts[0].domain = xstrdup(big);
-			break;
-		case 3:
-			t->rcpts[0].orcpt = xstrdup(big);
-			break;
-		}
+		set_string(t, i, big);
 		b = encode(t);
 		decode_bad_buf(&b);
 		buf_free(&b);
 
 		/* exactly at the limit it decodes */
 		big[ENVELOPE_MAX_STR] = '\0';
-		switch (i) {
-		case 0:
-			free(t->sender);
-			t->sender = xstrdup(big);
-			break;
-		case 1:
-			free(t->helo);
-			t->helo = xstrdup(big);
-			break;
-		case 2:
-			free(t->rcpts[0].domain);
-			t->rcpts[0].domain = xstrdup(big);
-			break;
-		case 3:
-			free(t->rcpts[0].orcpt);
-			t->rcpts[0].orcpt = xstrdup(big);
-			break;
-		}
+		set_string(t, i, big);
 		big[ENVELOPE_MAX_STR] = 'x';
 		roundtrip(t);
 		queue_msg_free(t);
