@@ -1856,6 +1856,7 @@ struct qreplay {
 	sqlite3_stmt *exists;
 	struct buf rkey;
 	uint64_t n, bad;
+	int sqlrc;		/* an insert failed with this */
 };
 
 static int queue_replay_rec(void *arg, const struct segment_rec *r)
@@ -1882,7 +1883,10 @@ static int queue_replay_rec(void *arg, const struct segment_rec *r)
 		rp->n += rc == SQLITE_OK;
 	}
 	queue_msg_free(m);
-	return rc;
+	if (rc == SQLITE_OK)
+		return 0;
+	rp->sqlrc = rc;
+	return -1;	/* segment_scan's own errors are errno values */
 }
 
 /*
@@ -1899,7 +1903,7 @@ static int queue_replay(struct queue *q, struct buf *err)
 	sqlite3_stmt *s = NULL;
 	uint32_t seg;
 	uint64_t off;
-	int rc;
+	int rc, e;
 
 	if (sqlite3_prepare_v2(q->wdb, "SELECT seg, off FROM mark WHERE k = 0",
 	    -1, &s, NULL) != SQLITE_OK)
@@ -1915,19 +1919,20 @@ static int queue_replay(struct queue *q, struct buf *err)
 	    sqlite3_exec(q->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
-	rc = segment_scan(q->segdir, seg, off, queue_replay_rec, &rp);
-	if (rc == 0)
-		rc = sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL);
-	else
+	e = segment_scan(q->segdir, seg, off, queue_replay_rec, &rp);
+	rc = e == 0 ? sqlite3_exec(q->wdb, "COMMIT", NULL, NULL, NULL) :
+	    rp.sqlrc;
+	if (rc != SQLITE_OK || e != 0)
+		buf_printf(err, "cannot replay the segments after %08X:%llu:"
+		    " %s", (unsigned)seg, (unsigned long long)off,
+		    e > 0 ? strerror(e) : e == 0 ? sqlite3_errmsg(q->wdb) :
+		    sqlite3_errstr(rc));
+	if (e != 0)
 		sqlite3_exec(q->wdb, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_finalize(rp.exists);
 	buf_free(&rp.rkey);
-	if (rc != 0) {
-		buf_printf(err, "cannot replay the segments after %08X:%llu:"
-		    " %s", (unsigned)seg, (unsigned long long)off,
-		    rc > 0 && rc < 256 ? sqlite3_errmsg(q->wdb) : "read error");
+	if (rc != SQLITE_OK || e != 0)
 		return -1;
-	}
 	if (rp.n > 0 || rp.bad > 0)
 		log_info("event=queue_replay from=%08X:%llu messages=%llu"
 		    " bad=%llu", (unsigned)seg, (unsigned long long)off,

@@ -177,6 +177,25 @@ static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	return segment_pwritev_all(fd, &v, 1, off);
 }
 
+/* segment_pread_all - len bytes at off, or EBADMSG when the file ends */
+static int segment_pread_all(int fd, void *p, size_t len, uint64_t off)
+{
+	char *s = p;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, s, len, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? errno : EBADMSG;
+		s += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
 static void segment_put32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
@@ -488,8 +507,7 @@ int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
 {
 	struct buf p = BUF_INIT;
 	size_t base = out->len;
-	uint64_t done, hlen;
-	ssize_t r;
+	uint64_t hlen;
 	int fd, e;
 
 	segment_path(&p, dir, seg);
@@ -500,18 +518,10 @@ int segment_read(const char *dir, uint32_t seg, uint64_t off, uint64_t id,
 	if ((e = segment_header_check(fd, seg, off, id, len, crc, &hlen)) != 0)
 		goto out;
 	buf_reserve(out, (size_t)len);
-	for (done = 0; done < len;) {
-		r = pread(fd, out->p + out->len, (size_t)(len - done),
-		    (off_t)(off + hlen + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			e = r < 0 ? errno : EBADMSG;
-			goto out;
-		}
-		out->len += (size_t)r;
-		done += (uint64_t)r;
-	}
+	if ((e = segment_pread_all(fd, out->p + out->len, (size_t)len,
+	    off + hlen)) != 0)
+		goto out;
+	out->len += (size_t)len;
 	out->p[out->len] = '\0';
 	if (crc32c(0, out->p + base, (size_t)len) != crc)
 		e = EBADMSG;
@@ -572,25 +582,6 @@ static uint32_t *segment_ids(const char *dir, uint32_t from, size_t *n,
 	if (*n > 1)
 		qsort(ids, *n, sizeof(*ids), segment_id_cmp);
 	return ids;
-}
-
-/* segment_pread_all - len bytes at off, or EBADMSG when the file ends */
-static int segment_pread_all(int fd, void *p, size_t len, uint64_t off)
-{
-	char *s = p;
-
-	while (len > 0) {
-		ssize_t r = pread(fd, s, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? errno : EBADMSG;
-		s += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
 }
 
 /* segment_scan_record - verify the record at r->off of file r->seg (fd,
