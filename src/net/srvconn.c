@@ -7,11 +7,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 static void srvconn_close_check(struct srvconn *sc);
+static void srvconn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void srvconn_rd_stop(struct srvconn *sc);
 
 static void srvconn_close_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,6 +42,100 @@ static void srvconn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	sc->ops->read(sc->arg);
+}
+
+/* srvconn_rd_want - should the plain socket be polled for input now */
+static bool srvconn_rd_want(const struct srvconn *sc)
+{
+	return sc->want_read && sc->bev != NULL &&
+	    (sc->rd_high == 0 ||
+	    evbuffer_get_length(bufferevent_get_input(sc->bev)) < sc->rd_high);
+}
+
+static void srvconn_rd_update(struct srvconn *sc)
+{
+	struct timeval tv = { (time_t)(sc->rd_ms / 1000),
+		(suseconds_t)(sc->rd_ms % 1000 * 1000) };
+	bool want = srvconn_rd_want(sc);
+
+	if (sc->rd_ev == NULL || want == sc->rd_added)
+		return;
+	if (want)
+		event_add(sc->rd_ev, sc->rd_ms > 0 ? &tv : NULL);
+	else
+		event_del(sc->rd_ev);
+	sc->rd_added = want;
+}
+
+/* the input shrank (the owner used it): maybe read again */
+static void srvconn_input_cb(struct evbuffer *buf,
+    const struct evbuffer_cb_info *info, void *arg)
+{
+	if (info->n_deleted > 0)
+		srvconn_rd_update(arg);
+}
+
+/*
+ * srvconn_rd_cb - plain TCP input: one readv of what there is room for
+ * (libevent 2.1's own read asks FIONREAD first and takes 4 KB at most,
+ * two system calls more per message than this)
+ */
+static void srvconn_rd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srvconn *sc = arg;
+	struct evbuffer *in = bufferevent_get_input(sc->bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t len = evbuffer_get_length(in), room = SRVCONN_READ_MAX;
+	ssize_t r, left;
+	int n, i;
+
+	if (what & EV_TIMEOUT) {
+		srvconn_rd_stop(sc);
+		srvconn_event_cb(sc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
+		    sc);
+		return;
+	}
+	if (sc->rd_high > 0 && sc->rd_high - len < room)
+		room = sc->rd_high > len ? sc->rd_high - len : 0;
+	if (room == 0) {
+		srvconn_rd_update(sc);
+		return;
+	}
+	/* the bufferevent keeps the end of its input frozen but for reads */
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
+	if (n <= 0) {
+		evbuffer_freeze(in, 0);
+		srvconn_rd_stop(sc);
+		srvconn_event_cb(sc->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
+		    sc);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	r = readv(fd, iov, n);
+	if (r <= 0) {
+		evbuffer_freeze(in, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR))
+			return;
+		srvconn_rd_stop(sc);
+		srvconn_event_cb(sc->bev, BEV_EVENT_READING |
+		    (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), sc);
+		return;
+	}
+	for (i = 0, left = r; i < n; i++) {
+		if ((size_t)left < v[i].iov_len)
+			v[i].iov_len = (size_t)left;
+		left -= (ssize_t)v[i].iov_len;
+	}
+	evbuffer_commit_space(in, v, n);
+	evbuffer_freeze(in, 0);
+	srvconn_rd_update(sc);
+	srvconn_read_cb(sc->bev, sc);
 }
 
 static void srvconn_write_cb(struct bufferevent *bev, void *arg)
@@ -89,12 +187,65 @@ bool srvconn_open(struct srvconn *sc, struct event_base *base, int fd,
 	}
 	bufferevent_setcb(sc->bev, srvconn_read_cb, srvconn_write_cb,
 	    srvconn_event_cb, sc);
+	sc->rd_ev = event_new(base, fd, EV_READ | EV_PERSIST, srvconn_rd_cb,
+	    sc);
+	sc->rd_cb = evbuffer_add_cb(bufferevent_get_input(sc->bev),
+	    srvconn_input_cb, sc);
+	if (sc->rd_ev == NULL || sc->rd_cb == NULL)
+		return false;
 	srvconn_timeouts(sc, timeout * 1000);
 	return true;
 }
 
+/* srvconn_rd_stop - no more reading of our own (TLS, handing over, end) */
+static void srvconn_rd_stop(struct srvconn *sc)
+{
+	if (sc->rd_ev != NULL) {
+		event_free(sc->rd_ev);
+		sc->rd_ev = NULL;
+	}
+	if (sc->rd_cb != NULL && sc->bev != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(sc->bev),
+		    sc->rd_cb);
+	sc->rd_cb = NULL;
+	sc->rd_added = false;
+}
+
+void srvconn_start(struct srvconn *sc)
+{
+	bufferevent_enable(sc->bev, EV_WRITE);
+	srvconn_reading(sc, true);
+}
+
+void srvconn_reading(struct srvconn *sc, bool on)
+{
+	sc->want_read = on;
+	if (sc->bev == NULL)
+		return;
+	if (sc->rd_ev == NULL) {
+		if (on)
+			bufferevent_enable(sc->bev, EV_READ);
+		else
+			bufferevent_disable(sc->bev, EV_READ);
+		return;
+	}
+	srvconn_rd_update(sc);
+}
+
+void srvconn_read_limit(struct srvconn *sc, size_t bytes)
+{
+	sc->rd_high = bytes;
+	if (sc->bev == NULL)
+		return;
+	if (sc->rd_ev == NULL)
+		bufferevent_setwatermark(sc->bev, EV_READ, 0, bytes);
+	else
+		srvconn_rd_update(sc);
+}
+
 void srvconn_drop(struct srvconn *sc)
 {
+	srvconn_rd_stop(sc);
 	if (sc->bev)
 		bufferevent_free(sc->bev);
 	sc->bev = NULL;
@@ -108,6 +259,7 @@ struct bufferevent *srvconn_release(struct srvconn *sc)
 {
 	struct bufferevent *bev = sc->bev;
 
+	srvconn_rd_stop(sc);
 	sc->bev = NULL;
 	srvconn_drop(sc);
 	return bev;
@@ -130,8 +282,11 @@ void srvconn_timeouts(struct srvconn *sc, long long ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) };
 
+	sc->rd_ms = ms;
 	if (sc->bev)
 		bufferevent_set_timeouts(sc->bev, &tv, &tv);
+	if (sc->rd_added)	/* a pending event takes the new timeout */
+		event_add(sc->rd_ev, ms > 0 ? &tv : NULL);
 }
 
 void srvconn_flush(struct srvconn *sc)
@@ -186,8 +341,8 @@ static void srvconn_close_check(struct srvconn *sc)
 		net_release(sc->slot);	/* the session is over */
 		sc->slot = NULL;
 		evbuffer_drain(in, evbuffer_get_length(in));
-		bufferevent_setwatermark(sc->bev, EV_READ, 0, 0);
-		bufferevent_enable(sc->bev, EV_READ);
+		srvconn_read_limit(sc, 0);
+		srvconn_reading(sc, true);
 		evtimer_add(sc->close_ev, &linger);
 		return;
 	}
@@ -209,8 +364,7 @@ void srvconn_close(struct srvconn *sc)
 	srvconn_flush(sc);
 	sc->closing = true;
 	sc->close_deadline = time(NULL) + sc->timeout;
-	if (sc->bev)
-		bufferevent_disable(sc->bev, EV_READ);
+	srvconn_reading(sc, false);
 	srvconn_close_check(sc);
 }
 
@@ -223,6 +377,7 @@ bool srvconn_starttls(struct srvconn *sc, SSL_CTX *ctx)
 	srvconn_flush(sc);
 	/* nothing the client sent in clear after STARTTLS is ever read */
 	evbuffer_drain(in, evbuffer_get_length(in));
+	srvconn_rd_stop(sc);	/* the TLS filter reads the socket now */
 	tb = tls_server_upgrade(bufferevent_get_base(sc->bev), sc->bev, ctx);
 	if (tb == NULL)
 		return false;
@@ -231,6 +386,9 @@ bool srvconn_starttls(struct srvconn *sc, SSL_CTX *ctx)
 	bufferevent_setcb(tb, srvconn_read_cb, srvconn_write_cb,
 	    srvconn_event_cb, sc);
 	srvconn_timeouts(sc, sc->timeout * 1000);
+	if (sc->rd_high > 0)
+		bufferevent_setwatermark(tb, EV_READ, 0, sc->rd_high);
+	sc->want_read = true;
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	evtimer_add(sc->hs_ev, &hs);
 	return true;

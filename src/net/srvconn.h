@@ -18,6 +18,16 @@
  *	the connection longer (the connection just ends: nothing can be said
  *	to a client that never finished it).
  *
+ *	Input.  On plain TCP the connection reads the socket itself, one
+ *	readv of up to SRVCONN_READ_MAX bytes (or what the read limit leaves)
+ *	each time it is readable, into the bufferevent's input buffer; the
+ *	bufferevent writes only.  libevent 2.1 asks the kernel how much is
+ *	there (ioctl FIONREAD) before every read and reads 4 KB at most: for
+ *	a 5 KB message, six system calls where this makes two.  With TLS the
+ *	filter bufferevent reads, and when the socket is handed over
+ *	(srvconn_release) the new owner's bufferevent does.  The read limit
+ *	and srvconn_reading() apply to both.
+ *
  *	srvconn_close() sends what is gathered and ends the connection once it
  *	has left.  On plain TCP, when the client sent more than was read, the
  *	socket is then half-closed and what the client still sends is read
@@ -49,10 +59,12 @@
 #include "util/buf.h"
 
 #define SRVCONN_LINGER 2	/* seconds to read past our close */
+#define SRVCONN_READ_MAX 65536	/* bytes taken by one read at most */
 
 struct event_base;
 struct bufferevent;
 struct event;
+struct evbuffer_cb_entry;
 struct net_slot;
 
 struct srvconn_ops {
@@ -73,6 +85,12 @@ struct srvconn {
 	time_t close_deadline;
 	struct event *close_ev;
 	struct event *hs_ev;
+	struct event *rd_ev;		/* plain TCP input; NULL with TLS */
+	struct evbuffer_cb_entry *rd_cb;	/* input shrank: read again */
+	bool want_read;			/* the owner wants input */
+	bool rd_added;			/* rd_ev is pending */
+	size_t rd_high;			/* input buffered at most; 0: any */
+	long long rd_ms;		/* its idle timeout */
 	const char *sid;		/* for the log */
 	const char *service;		/* "" or " service=odmr" */
 	const struct srvconn_ops *ops;
@@ -89,6 +107,14 @@ void srvconn_free(struct srvconn *sc);
 void srvconn_drop(struct srvconn *sc);
 void srvconn_flush(struct srvconn *sc);
 void srvconn_close(struct srvconn *sc);
+/* srvconn_start - read and write from now on */
+void srvconn_start(struct srvconn *sc);
+/* srvconn_reading - whether the owner takes input now (off while it
+ * waits for something, and once it closes) */
+void srvconn_reading(struct srvconn *sc, bool on);
+/* srvconn_read_limit - stop reading while this many bytes are buffered
+ * (0: no limit) */
+void srvconn_read_limit(struct srvconn *sc, size_t bytes);
 /* srvconn_timeouts - read and write timeouts, in milliseconds */
 void srvconn_timeouts(struct srvconn *sc, long long ms);
 /* srvconn_release - hand the bufferevent over (ODMR's role reversal):

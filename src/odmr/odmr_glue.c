@@ -205,7 +205,7 @@ static void odmr_delay_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	odmr_flush(c);
-	bufferevent_enable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, true);
 	odmr_process(c);
 }
 
@@ -217,7 +217,7 @@ static void odmr_auth_delay(struct odmr_conn *c)
 	struct timeval tv = { n >= 3 ? 4 : n >= 2 ? 2 : 1, 0 };
 
 	c->busy = true;
-	bufferevent_disable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, false);
 	evtimer_add(c->delay, &tv);
 }
 
@@ -446,7 +446,7 @@ static void odmr_counted_cb(void *arg, enum queue_status st, uint64_t msgs,
 		    log_value(user, strlen(user)), st != QUEUE_OK ? "451" :
 		    "453");
 		odmr_flush(c);
-		bufferevent_enable(c->sc.bev, EV_READ);
+		srvconn_reading(&c->sc, true);
 		odmr_process(c);
 		return;
 	}
@@ -481,7 +481,7 @@ static void odmr_atrn(struct odmr_conn *c)
 		doms[i] = c->atrn.domain[i];
 	}
 	c->busy = true;
-	bufferevent_disable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, false);
 	queue_count(c->srv->q, doms, c->atrn.n, false, odmr_counted_cb, c);
 }
 
@@ -598,7 +598,7 @@ void odmr_server_accept(void *arg, int fd, const struct sockaddr *sa,
 	    c->addr, port);
 	odmr_session_greet(c->sess, &c->sc.out);
 	odmr_flush(c);
-	bufferevent_enable(c->sc.bev, EV_READ | EV_WRITE);
+	srvconn_start(&c->sc);
 }
 
 struct odmr_server *odmr_server_new(struct event_base *base,

@@ -329,6 +329,7 @@ int segment_sync(struct segment_writer *w, bool may_share, bool *flush)
 	*flush = false;
 	if (w->fd < 0 || w->synced >= w->off)
 		return 0;
+	fault_delay("slow_sync", 2000);
 	if (fault_error("sync_error")) {	/* as a failed sync */
 		w->broken = true;
 		return EIO;

@@ -349,7 +349,7 @@ static void smtpd_etrn_reply_cb(void *arg, const char *reply)
 	if (c->in_etrn_call)
 		return;		/* answered at once: the caller carries on */
 	smtpd_conn_flush(c);
-	bufferevent_enable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, true);
 	smtpd_conn_process(c);
 }
 
@@ -359,13 +359,13 @@ static void smtpd_conn_etrn(struct smtpd_conn *c)
 		c->sid };
 
 	c->storing = true;
-	bufferevent_disable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, false);
 	c->in_etrn_call = true;
 	etrn_request(c->srv->etrn, &cl, smtpd_session_etrn(c->sess),
 	    smtpd_session_etrn_plain250(c->sess), smtpd_etrn_reply_cb, c);
 	c->in_etrn_call = false;
 	if (!c->storing)
-		bufferevent_enable(c->sc.bev, EV_READ);
+		srvconn_reading(&c->sc, true);
 }
 
 static void smtpd_conn_act(struct smtpd_conn *c, enum smtpd_action act)
@@ -410,7 +410,7 @@ static void smtpd_tarpit_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->dead || c->sc.bev == NULL)
 		return;
 	smtpd_conn_flush(c);
-	bufferevent_enable(c->sc.bev, EV_READ);
+	srvconn_reading(&c->sc, true);
 	smtpd_conn_process(c);
 }
 
@@ -576,7 +576,7 @@ static void smtpd_conn_process(struct smtpd_conn *c)
 			struct timeval d = { (time_t)c->srv->cfg->error_delay, 0 };
 
 			c->tarpit = true;
-			bufferevent_disable(c->sc.bev, EV_READ);
+			srvconn_reading(&c->sc, false);
 			evtimer_add(c->tarpit_ev, &d);
 			break;
 		}
@@ -629,7 +629,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	log_info("event=connect sid=%s client=%s port=%u", c->sid, cl.addr,
 	    cl.port);
 	/* a read high-water mark bounds what one client can make us buffer */
-	bufferevent_setwatermark(c->sc.bev, EV_READ, 0, 256 * 1024);
+	srvconn_read_limit(&c->sc, 256 * 1024);
 	smtpd_session_greet(c->sess, &c->sc.out);
 	if (srv->cfg->greeting_delay > 0) {
 		struct timeval d = { (time_t)srv->cfg->greeting_delay, 0 };
@@ -639,7 +639,7 @@ static void smtpd_accept(struct smtpd_server *srv, int fd,
 	} else {
 		smtpd_conn_flush(c);
 	}
-	bufferevent_enable(c->sc.bev, EV_READ | EV_WRITE);
+	srvconn_start(&c->sc);
 }
 
 void smtpd_server_accept(void *arg, int fd, const struct sockaddr *sa,

@@ -34,6 +34,8 @@
  *
  *	  slow_rows          an acknowledged batch's rows wait 1 s before
  *	                     their commit (queries must wait for them)
+ *	  slow_sync          a batch's records wait 2 s before their sync
+ *	                     (its sessions wait for their 250 meanwhile)
  */
 #ifndef ETRND_UTIL_FAULT_H
 #define ETRND_UTIL_FAULT_H

@@ -15,8 +15,9 @@ import time
 import pytest
 
 from hostile_util import (connect_from, ehlo, expect, integrity_ok,
-                          messages, msg_count, queue_files, rss_kb,
-                          stored_contents, try_reply, wait_for)
+                          make_cert, messages, msg_count, queue_files, rss_kb,
+                          send_in_thread, stored_contents, tls_extra,
+                          try_reply, wait_for, wrap_tls)
 from hostile_util import free_bytes as _free, fill_to as _fill_to
 from hostile_util import small_fs  # noqa: F401 (fixture)
 
@@ -425,3 +426,42 @@ def test_x5_low_disk(small_fs, etrnd_factory):
     assert _until_mail(d, 250)
     assert _send_big(d, 10 << 10)[0][0] == 250
     assert msg_count(d) == 2
+
+
+# --- X4: input pushed while a message is being stored ------------------------
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_x4_input_pushed_while_a_message_is_stored_is_held_back(
+        etrnd_factory, tmp_path, tls):
+    """While a session waits for its message's sync, etrnd goes on reading
+    its input (the next pipelined command is there at once), but only up
+    to its read limit: a client that pushes 32 MB behind the dot is held
+    back by TCP, and etrnd's memory does not grow with what it pushes."""
+    extra = tls_extra(*make_cert(tmp_path)) if tls else ""
+    d = etrnd_factory(extra=extra, start=False)
+    d.start(env={"ETRND_FAULT": "slow_sync"})     # the first sync waits 2 s
+    c = ehlo(d, timeout=30)
+    if tls:
+        expect(c, "STARTTLS", 220, "2.0.0")
+        wrap_tls(c, timeout=30)
+        expect(c, "EHLO client.test", 250)
+    expect(c, "MAIL FROM:<push@client.test>", 250)
+    expect(c, "RCPT TO:<push@example.org>", 250)
+    expect(c, "DATA", 354)
+    base = rss_kb(d.pid)
+    push = 32 << 20
+    # one line with no end: after the 250 it is read and dropped
+    t = send_in_thread(c.sock, b"Subject: push\r\n\r\nfirst\r\n.\r\n"
+                       + b"x" * push)
+    assert wait_for(lambda: "name=slow_sync action=delay" in d.read_log(), 5)
+    time.sleep(1.2)
+    assert t.is_alive(), "32 MB went out while etrnd was not reading"
+    grown = rss_kb(d.pid) - base
+    assert grown < 8 * 1024, f"etrnd grew by {grown} kB"
+    t.join(60)              # etrnd reads and drops the rest after the 250
+    assert not t.is_alive()
+    lines = c.reply()[1]
+    assert lines[0].startswith("250 "), lines
+    c.close()
+    assert list(stored_contents(d).values()) == [
+        b"Subject: push\r\n\r\nfirst\r\n"]
