@@ -875,7 +875,7 @@ static void queue_commit_batch(struct queue *q, struct qjob **jobs, size_t n)
 		}
 	}
 	if (e == 0 && nmsg > 0)
-		segment_write_out(&q->seg);
+		e = segment_write_out(&q->seg);
 	if (e == 0 && early) {
 		/* the rows are written while the records are written out */
 		rc = queue_rows_write(q, jobs, n, locs, nmsg, false, freed,

@@ -2,6 +2,7 @@
 #include "queue/segment.h"
 #include "util/crc32c.h"
 #include "util/fault.h"
+#include "util/xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +19,8 @@
 #define SEGMENT_FS_XFS 0x58465342u
 
 static const char segment_magic[4] = { 'E', 'T', 'Q', '2' };
+
+static int segment_pend_write(struct segment_writer *w);
 
 void segment_path(struct buf *out, const char *dir, uint32_t id)
 {
@@ -69,8 +72,17 @@ int segment_writer_init(struct segment_writer *w, const char *dir,
 	return 0;
 }
 
+/* segment_pend_drop - forget what was gathered (the writer broke) */
+static void segment_pend_drop(struct segment_writer *w)
+{
+	buf_reset(&w->pend_meta);
+	w->npend = 0;
+}
+
 void segment_writer_close(struct segment_writer *w)
 {
+	buf_free(&w->pend_meta);
+	free(w->pend);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->dirfd >= 0)
@@ -109,6 +121,10 @@ static int segment_open_next(struct segment_writer *w)
 	int fd;
 
 	if (w->fd >= 0) {
+		int e;
+
+		if ((e = segment_pend_write(w)) != 0)
+			return e;
 		w->ever_broken |= w->broken;
 		if (!w->broken && w->synced < w->off && fdatasync(w->fd) != 0) {
 			w->broken = true;
@@ -128,6 +144,7 @@ static int segment_open_next(struct segment_writer *w)
 		return errno;
 	w->fd = fd;
 	w->off = 0;
+	w->pend_at = 0;
 	w->synced = 0;
 	w->need_dirsync = true;
 	w->broken = false;
@@ -175,6 +192,54 @@ static int segment_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 	struct iovec v = { (void *)(uintptr_t)p, n };
 
 	return segment_pwritev_all(fd, &v, 1, off);
+}
+
+static void segment_pend_add(struct segment_writer *w, const void *p,
+    size_t meta, size_t len)
+{
+	if (w->npend == w->pend_cap) {
+		w->pend_cap = w->pend_cap ? w->pend_cap * 2 : 48;
+		w->pend = xrealloc(w->pend, w->pend_cap * sizeof(*w->pend));
+	}
+	w->pend[w->npend++] = (struct segment_piece){ p, meta, len };
+}
+
+/* segment_pend_meta - copy n bytes into pend_meta, gathered as a piece */
+static void segment_pend_meta(struct segment_writer *w, const void *p,
+    size_t n)
+{
+	size_t at = w->pend_meta.len;
+
+	buf_append(&w->pend_meta, p, n);
+	segment_pend_add(w, NULL, at, n);
+}
+
+/* segment_pend_write - write what was gathered: one pwritev for up to
+ * 64 records.  An error breaks the writer */
+static int segment_pend_write(struct segment_writer *w)
+{
+	struct iovec v[192];
+	size_t i = 0, n, len;
+	int e = 0;
+
+	while (i < w->npend && e == 0) {
+		for (n = 0, len = 0; n < sizeof(v) / sizeof(v[0]) &&
+		    i < w->npend; n++, i++) {
+			const struct segment_piece *pc = &w->pend[i];
+
+			v[n].iov_base = (void *)(uintptr_t)(pc->p ? pc->p :
+			    w->pend_meta.p + pc->meta);
+			v[n].iov_len = pc->len;
+			len += pc->len;
+		}
+		e = segment_pwritev_all(w->fd, v, (int)n, w->pend_at);
+		w->pend_at += len;
+	}
+	segment_pend_drop(w);
+	w->pend_at = w->off;
+	if (e != 0)
+		w->broken = true;
+	return e;
 }
 
 /* segment_pread_all - len bytes at off, or EBADMSG when the file ends */
@@ -268,6 +333,8 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 	pos = start + SEGMENT_HDR_LEN;
 	c = crc32c(0, mem, memlen);
 	if (fdlen > 0) {	/* a spilled body: mem, then the file's bytes */
+		if ((e = segment_pend_write(w)) != 0)
+			return e;
 		if ((e = segment_pwrite_all(w->fd, mem, memlen, pos)) != 0)
 			goto fail;
 		pos += memlen;
@@ -303,32 +370,34 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 		    (e = segment_pwrite_all(w->fd, h, sizeof(h), start)) != 0)
 			goto fail;
 		pos += envlen;
-	} else {		/* the usual case: one system call */
-		struct iovec v[3] = {
-			{ h, sizeof(h) },
-			{ (void *)(uintptr_t)mem, memlen },
-			{ (void *)(uintptr_t)env, envlen },
-		};
-
-		if ((e = segment_pwritev_all(w->fd, v, 3, start)) != 0)
-			goto fail;
+	} else {		/* the usual case: gathered */
+		segment_pend_meta(w, h, sizeof(h));
+		segment_pend_add(w, mem, 0, memlen);
+		segment_pend_meta(w, env, envlen);
 		pos += memlen + envlen;
 	}
 	w->off = pos;
+	if (fdlen > 0)
+		w->pend_at = pos;
 	*seg = w->id;
 	*off = start;
 	*crc = c;
 	return 0;
 fail:
+	segment_pend_drop(w);
 	w->broken = true;
 	return e;
 }
 
 int segment_sync(struct segment_writer *w, bool may_share, bool *flush)
 {
+	int e;
+
 	*flush = false;
 	if (w->fd < 0 || w->synced >= w->off)
 		return 0;
+	if ((e = segment_pend_write(w)) != 0)
+		return e;
 	fault_delay("slow_sync", 2000);
 	if (fault_error("sync_error")) {	/* as a failed sync */
 		w->broken = true;
@@ -375,12 +444,18 @@ void segment_next_pos(const struct segment_writer *w, uint32_t *seg,
 	}
 }
 
-void segment_write_out(struct segment_writer *w)
+int segment_write_out(struct segment_writer *w)
 {
-	/* errors show in segment_sync */
-	if (w->fd >= 0 && !w->broken && w->synced < w->off)
-		(void)sync_file_range(w->fd, (off_t)w->synced,
-		    (off_t)(w->off - w->synced), SYNC_FILE_RANGE_WRITE);
+	int e;
+
+	if (w->fd < 0 || w->broken || w->synced >= w->off)
+		return 0;
+	if ((e = segment_pend_write(w)) != 0)
+		return e;
+	/* errors of the device show in segment_sync */
+	(void)sync_file_range(w->fd, (off_t)w->synced,
+	    (off_t)(w->off - w->synced), SYNC_FILE_RANGE_WRITE);
+	return 0;
 }
 
 void segment_prepare(struct segment_writer *w)

@@ -59,6 +59,19 @@ struct segment_writer {
 	bool ever_broken;	/* a file failed: no file is reused any more */
 	uint64_t ready;		/* [0, ready) is allocated and durable */
 	uint64_t synced;	/* [0, synced) is synced */
+	/* records appended, not yet written: [pend_at, off) of the file */
+	uint64_t pend_at;
+	struct buf pend_meta;	/* their headers and envelopes */
+	struct segment_piece *pend;	/* in file order */
+	size_t npend, pend_cap;
+};
+
+/* one piece of a gathered write: bytes of the caller (p) or of pend_meta
+ * (p NULL, at meta) */
+struct segment_piece {
+	const void *p;
+	size_t meta;
+	size_t len;
 };
 
 /* segment_path - "<dir>/<id as 8 hex digits>.seg" */
@@ -84,6 +97,12 @@ void segment_writer_close(struct segment_writer *w);
  * written, for a body over 4 GB or an envelope over SEGMENT_ENV_MAX;
  * after any other error the writer is broken and the next append opens a
  * new file.
+ *
+ * A record whose body is all in memory is only gathered: the records of
+ * a batch go to the file in one pwritev, at the next segment_write_out()
+ * or segment_sync() (a batch of 12 messages: one system call, not 12).
+ * mem must stay valid until then; env is copied.  Its write errors show
+ * there, and a failed append drops what was gathered (the batch fails).
  */
 int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
     size_t memlen, int fd, uint64_t fdlen, const void *env, size_t envlen,
@@ -103,9 +122,11 @@ int segment_sync(struct segment_writer *w, bool may_share, bool *flush);
 void segment_next_pos(const struct segment_writer *w, uint32_t *seg,
     uint64_t *off);
 
-/* segment_write_out - start writing the records appended since the last
- * sync to the device, without waiting (segment_sync waits) */
-void segment_write_out(struct segment_writer *w);
+/* segment_write_out - write the gathered records, and start writing the
+ * records appended since the last sync to the device, without waiting
+ * (segment_sync waits).  0 or the errno value of the write (the writer
+ * is broken then) */
+int segment_write_out(struct segment_writer *w);
 
 /*
  * segment_prepare - between batches: when the current file has less than
