@@ -323,8 +323,12 @@ int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
 	uint32_t c;
 	int e;
 
-	if (memlen + fdlen > 0xffffffffu || envlen > SEGMENT_ENV_MAX)
-		return EFBIG;	/* never written: segment_scan would refuse it */
+	if (memlen + fdlen > 0xffffffffu || envlen > SEGMENT_ENV_MAX) {
+		/* never written: segment_scan would refuse it.  What was
+		 * gathered goes out now: its memory is the caller's again */
+		e = segment_pend_write(w);
+		return e != 0 ? e : EFBIG;
+	}
 	if (w->fd < 0 || w->broken || w->off >= SEGMENT_MAX_BYTES) {
 		if ((e = segment_open_next(w)) != 0)
 			return e;

@@ -101,8 +101,10 @@ void segment_writer_close(struct segment_writer *w);
  * A record whose body is all in memory is only gathered: the records of
  * a batch go to the file in one pwritev, at the next segment_write_out()
  * or segment_sync() (a batch of 12 messages: one system call, not 12).
- * mem must stay valid until then; env is copied.  Its write errors show
- * there, and a failed append drops what was gathered (the batch fails).
+ * mem must stay valid until then, or until an append returns an error
+ * (what was gathered is then written, for EFBIG, or dropped with the
+ * broken file); env is copied.  Write errors of gathered records show
+ * there.
  */
 int segment_append(struct segment_writer *w, uint64_t id, const void *mem,
     size_t memlen, int fd, uint64_t fdlen, const void *env, size_t envlen,
