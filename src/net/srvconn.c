@@ -77,8 +77,8 @@ static void srvconn_input_cb(struct evbuffer *buf,
 
 /*
  * srvconn_rd_cb - plain TCP input: one readv of what there is room for
- * (libevent 2.1's own read asks FIONREAD first and takes 4 KB at most,
- * two system calls more per message than this)
+ * (libevent 2.1's own read asks FIONREAD first and takes 4 KB at most:
+ * see srvconn.h)
  */
 static void srvconn_rd_cb(evutil_socket_t fd, short what, void *arg)
 {
