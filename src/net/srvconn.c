@@ -75,6 +75,14 @@ static void srvconn_input_cb(struct evbuffer *buf,
 		srvconn_rd_update(arg);
 }
 
+/* srvconn_rd_end - the input ended (what: EOF, error, timeout): the
+ * owner hears it as from the bufferevent */
+static void srvconn_rd_end(struct srvconn *sc, short what)
+{
+	srvconn_rd_stop(sc);
+	srvconn_event_cb(sc->bev, BEV_EVENT_READING | what, sc);
+}
+
 /*
  * srvconn_rd_cb - plain TCP input: one readv of what there is room for
  * (libevent 2.1's own read asks FIONREAD first and takes 4 KB at most:
@@ -91,13 +99,12 @@ static void srvconn_rd_cb(evutil_socket_t fd, short what, void *arg)
 	int n, i;
 
 	if (what & EV_TIMEOUT) {
-		srvconn_rd_stop(sc);
-		srvconn_event_cb(sc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
-		    sc);
+		srvconn_rd_end(sc, BEV_EVENT_TIMEOUT);
 		return;
 	}
-	if (sc->rd_high > 0 && sc->rd_high - len < room)
-		room = sc->rd_high > len ? sc->rd_high - len : 0;
+	if (sc->rd_high > 0)
+		room = len >= sc->rd_high ? 0 :
+		    sc->rd_high - len < room ? sc->rd_high - len : room;
 	if (room == 0) {
 		srvconn_rd_update(sc);
 		return;
@@ -107,9 +114,7 @@ static void srvconn_rd_cb(evutil_socket_t fd, short what, void *arg)
 	n = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
 	if (n <= 0) {
 		evbuffer_freeze(in, 0);
-		srvconn_rd_stop(sc);
-		srvconn_event_cb(sc->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
-		    sc);
+		srvconn_rd_end(sc, BEV_EVENT_ERROR);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -122,9 +127,7 @@ static void srvconn_rd_cb(evutil_socket_t fd, short what, void *arg)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR))
 			return;
-		srvconn_rd_stop(sc);
-		srvconn_event_cb(sc->bev, BEV_EVENT_READING |
-		    (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), sc);
+		srvconn_rd_end(sc, r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
 		return;
 	}
 	for (i = 0, left = r; i < n; i++) {

@@ -20,6 +20,9 @@
 
 static const char segment_magic[4] = { 'E', 'T', 'Q', '2' };
 
+#define SEGMENT_PEND_KEEP (1u << 20)	/* gathering memory kept between
+					 * batches at most */
+
 static int segment_pend_write(struct segment_writer *w);
 
 void segment_path(struct buf *out, const char *dir, uint32_t id)
@@ -72,9 +75,12 @@ int segment_writer_init(struct segment_writer *w, const char *dir,
 	return 0;
 }
 
-/* segment_pend_drop - forget what was gathered (the writer broke) */
+/* segment_pend_drop - forget what was gathered (written, or lost with a
+ * broken writer); a buffer grown by a huge envelope is given back */
 static void segment_pend_drop(struct segment_writer *w)
 {
+	if (w->pend_meta.cap > SEGMENT_PEND_KEEP)
+		buf_free(&w->pend_meta);
 	buf_reset(&w->pend_meta);
 	w->npend = 0;
 }

@@ -467,11 +467,6 @@ static void put32(unsigned char *p, uint32_t v)
 }
 
 /*
- * A queue written before the envelope joined the record keeps its
- * records of the first format ("ETQ1", 24-byte header): they are still
- * read and checked, and never taken for replay (they hold no envelope).
- */
-/*
  * A batch of 150 records goes to the file in gathered writes (64 records
  * to a pwritev): each one is read back whole, bodies and envelopes, the
  * envelope copied at its append (the caller reuses its buffer).  Ids
@@ -518,6 +513,11 @@ static void test_segment_gathers_a_batch(void **state)
 	free(dir);
 }
 
+/*
+ * A queue written before the envelope joined the record keeps its
+ * records of the first format ("ETQ1", 24-byte header): they are still
+ * read and checked, and never taken for replay (they hold no envelope).
+ */
 static void test_segment_reads_first_format(void **state)
 {
 	char *dir = tmpdir();
